@@ -1,0 +1,87 @@
+"""The aiohttp application factory: routes, middlewares, start-up and shutdown."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from loguru import logger
+
+from bot.config import Settings
+from bot.context import CLOCK, DATABASE, PIPELINE, SETTINGS
+from bot.pipeline import Clock, Pipeline, utc_now
+from bot.storage import Database, StorageUnavailable
+from bot.wechat import MissingMsgType, WeChatEndpoint, WeChatError
+from bot.weibo import WeiboProtocolError
+from escalation.calendar import BusinessCalendar
+from handlers import health, wechat, weibo
+from knowledge import Classifier
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every refusal to a status with one log line; no traceback ever reaches a platform."""
+    request_id = request.headers.get("X-Request-Id") or secrets.token_hex(6)
+    with logger.contextualize(request_id=request_id):
+        try:
+            response = await handler(request)
+        except MissingMsgType as exc:
+            logger.warning("{} {}: {}; acknowledged, nothing stored", request.method, request.path, exc)
+            return web.Response(text="success")
+        except (WeChatError, weibo.WeiboSignatureError) as exc:
+            logger.warning("{} {} refused ({}): {}", request.method, request.path, exc.status, exc)
+            return web.Response(status=exc.status, text=f"{exc}\n")
+        except WeiboProtocolError as exc:
+            logger.warning("{} {} refused (400): {}", request.method, request.path, exc)
+            return web.Response(status=400, text=f"{exc}\n")
+        except StorageUnavailable as exc:
+            # 5xx makes the platform retry: better a retry than an acknowledged message we lost.
+            logger.error("{} {}: storage unavailable, answering 503 so the platform retries: {}",
+                         request.method, request.path, exc)
+            return web.Response(status=503, text="storage unavailable, retry later\n")
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                logger.warning("{} {} refused ({}): {}", request.method, request.path, exc.status, exc.reason)
+            raise
+        except Exception:
+            logger.exception("{} {} failed unexpectedly", request.method, request.path)
+            return web.Response(status=500, text="internal error\n")
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    classifier: Classifier | None = None,
+    clock: Clock = utc_now,
+) -> web.Application:
+    """Build the application. Tests pass their own database, classifier and clock."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.file.server.max_body_bytes)
+    db = database or Database(settings.database_url)
+    classifier = classifier or Classifier.load(
+        departments=settings.departments, fallback=settings.file.fallback_department
+    )
+    app[SETTINGS] = settings
+    app[DATABASE] = db
+    app[CLOCK] = clock
+    app[PIPELINE] = Pipeline(settings, db, classifier, BusinessCalendar(settings.reply_hours), clock)
+
+    app.add_routes(health.routes)
+    if settings.wechat is not None:
+        app[wechat.ENDPOINT] = WeChatEndpoint(settings.wechat.token, settings.wechat.appid, settings.wechat.aes_key)
+        app.add_routes(wechat.routes)
+    if settings.weibo_app_secret is not None:
+        app[weibo.APP_SECRET] = settings.weibo_app_secret
+        app.add_routes(weibo.routes)
+
+    async def on_cleanup(app: web.Application) -> None:
+        if database is None:  # only dispose what we created
+            await db.dispose()
+
+    app.on_cleanup.append(on_cleanup)
+    return app

@@ -1,0 +1,228 @@
+"""The `guanwei` command. Thin: parse arguments, call the library, print; errors are one line."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="guanwei 官微 — answers the public on the bureau's WeChat and Weibo accounts.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml or $GUANWEI_CONFIG)")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _database_error(exc: Exception) -> NoReturn:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    fail(f"GUANWEI_DATABASE_URL: cannot use the database: {first}")
+
+
+@app.command()
+def init(config: ConfigOption = None) -> None:
+    """First run: write development secrets to ./.env (if absent) and create the database."""
+    env_path = Path(".env")
+    if env_path.exists():
+        out.print(f"{env_path} exists; keeping its values.")
+    else:
+        aes_key = base64.b64encode(secrets.token_bytes(32)).decode()[:43]
+        env_path.write_text(
+            "# Development secrets written by `guanwei init`. Never commit this file.\n"
+            "# In production set these from the WeChat / Weibo admin consoles (environment or secret store).\n"
+            f"GUANWEI_WECHAT_TOKEN={secrets.token_hex(16)}\n"
+            f"GUANWEI_WECHAT_APPID=wx{secrets.token_hex(8)}\n"
+            f"GUANWEI_WECHAT_AES_KEY={aes_key}\n"
+            f"GUANWEI_WEIBO_APP_SECRET={secrets.token_hex(16)}\n",
+            encoding="utf-8",
+        )
+        env_path.chmod(0o600)
+        out.print(f"wrote development secrets to {env_path} (mode 600)")
+    db_upgrade(config)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Create the schema or bring it up to date (SQLite and PostgreSQL)."""
+    from bot.migrate import head_revision, upgrade
+
+    settings = settings_or_exit(config)
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # connection refused, permission denied, unknown database...
+        _database_error(exc)
+    out.print(f"database schema at revision {head_revision(settings.database_url)}")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="listen address (default from config.yaml)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default from config.yaml)")] = None,
+) -> None:
+    """Run the webhook server."""
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.migrate import SchemaOutOfDate, ensure_current
+    from bot.storage import Database
+
+    setup_logging()
+    settings = settings_or_exit(config)
+
+    async def checked_app() -> web.Application:
+        database = Database(settings.database_url)
+        try:
+            await ensure_current(database.engine, settings.database_url)
+        except SchemaOutOfDate as exc:
+            await database.dispose()
+            fail(str(exc))
+        except Exception as exc:
+            await database.dispose()
+            _database_error(exc)
+        await database.dispose()
+        return create_app(settings)
+
+    host = host or settings.file.server.host
+    port = port or settings.file.server.port
+    channels = [name for name, on in (("/wechat", settings.wechat), ("/weibo", settings.weibo_app_secret)) if on]
+    err.print(f"guanwei serving {', '.join(channels) or 'no channel'} on http://{host}:{port}", highlight=False)
+    web.run_app(checked_app(), host=host, port=port, print=None, access_log=None)
+
+
+@app.command()
+def classify(config: ConfigOption = None) -> None:
+    """Classify messages from stdin, one per line (plain text or JSON with a "text" field)."""
+    from knowledge import Classifier, KnowledgeDataError
+
+    settings = settings_or_exit_for_classify(config)
+    try:
+        classifier = Classifier.load(departments=settings[0], fallback=settings[1])
+    except KnowledgeDataError as exc:
+        fail(str(exc))
+    for number, line in enumerate(sys.stdin, 1):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        text = line
+        if line.lstrip().startswith("{"):
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                err.print(f"line {number}: not valid JSON ({exc.msg}); skipped", highlight=False)
+                continue
+            if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+                err.print(f'line {number}: JSON without a string "text" field; skipped', highlight=False)
+                continue
+            text = value["text"]
+        print(json.dumps(classifier.classify(text).to_dict(), ensure_ascii=False), flush=True)
+
+
+def settings_or_exit_for_classify(config: Path | None) -> tuple[list[str], str]:
+    """Classification needs only the department keys: it works without any secret configured."""
+    from bot.config import DEFAULT_CONFIG_NAME, load_file_config
+
+    try:
+        file = load_file_config(config or Path(DEFAULT_CONFIG_NAME))
+    except ConfigError as exc:
+        fail(str(exc))
+    return list(file.departments), file.fallback_department
+
+
+@app.command()
+def inquiries(
+    config: ConfigOption = None,
+    status: Annotated[str | None, typer.Option(help="open, answered or closed")] = None,
+    department: Annotated[str | None, typer.Option(help="department key, e.g. market")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 1000,
+) -> None:
+    """List inquiries, soonest deadline first."""
+    from bot.inquiries import inquiry_rows
+    from bot.storage import InquiryStatus
+
+    settings = settings_or_exit(config)
+    if status and status not in InquiryStatus.ALL:
+        fail(f"--status: must be one of {', '.join(InquiryStatus.ALL)}")
+    if department and department not in settings.departments:
+        fail(f"--department: unknown key {department!r} (known: {', '.join(settings.departments)})")
+    try:
+        rows = asyncio.run(inquiry_rows(settings, status=status, department=department, limit=limit))
+    except Exception as exc:
+        _database_error(exc)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(rows)} inquiries", show_lines=False)
+    for column in ("id", "channel", "severity", "department", "status", "received", "due", "summary"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["id"]), row["channel"],
+            f"[bold red]{row['severity']}[/]" if row["severity"] == "critical" else row["severity"],
+            row["department_name"], row["status"], row["received_at"][:16].replace("T", " "),
+            row["due_at"][:16].replace("T", " "), row["summary"][:40],
+        )
+    out.print(table)
+
+
+@app.command()
+def simulate(
+    config: ConfigOption = None,
+    url: Annotated[str, typer.Option(help="the running server")] = "http://127.0.0.1:8080",
+) -> None:
+    """Send realistic follower messages to a running server, signed as the platforms sign."""
+    import aiohttp
+
+    from bot.simulate import Simulator, load_script
+
+    settings = settings_or_exit(config)
+    simulator = Simulator(settings, url)
+
+    async def run() -> list:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            return await simulator.run(session, load_script())
+
+    try:
+        exchanges = asyncio.run(run())
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        fail(f"cannot reach {url}: {exc or type(exc).__name__} (is `guanwei serve` running?)")
+    table = Table(title=f"guanwei simulate → {url}", show_lines=True)
+    for column in ("#", "sent as", "follower wrote", "HTTP", "reply the follower sees"):
+        table.add_column(column, overflow="fold")
+    for n, exchange in enumerate(exchanges, 1):
+        status = str(exchange.status) if exchange.status == 200 else f"[red]{exchange.status}[/]"
+        table.add_row(str(n), exchange.label, exchange.said, status, exchange.reply)
+    out.print(table)
+    if any(e.status != 200 for e in exchanges):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

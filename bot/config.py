@@ -1,0 +1,234 @@
+"""Configuration: config.yaml for everything that is not secret, the environment for secrets.
+
+Environment variables (or a `.env` file in the working directory, which `guanwei init` writes)
+override the file and are the only place secrets may live (rule R4.2). Any wrong or missing value
+raises `ConfigError` whose message names the setting; the CLI prints it on one line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from escalation.calendar import ReplyHours
+from escalation.sla import SlaPolicy
+
+ENV_PREFIX = "GUANWEI_"
+DEFAULT_CONFIG_NAME = "config.yaml"
+
+
+class ConfigError(Exception):
+    """A setting is wrong or missing. The message starts with the setting's name."""
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    data_dir: str = "data"
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+
+
+class ChannelSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+
+
+class ChannelsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    wechat: ChannelSwitch = ChannelSwitch()
+    weibo: ChannelSwitch = ChannelSwitch()
+
+
+class SlaConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    routine_working_minutes: int = Field(120, ge=1, le=60 * 24 * 10)
+    critical_wall_minutes: int = Field(60, ge=1, le=60 * 24)
+
+
+class RepliesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    welcome: str
+    routine_ack: str
+    critical_ack: str
+    followup_ack: str
+    media_ack: str
+    unsupported: str
+
+    @field_validator("*")
+    @classmethod
+    def _placeholders_known(cls, text: str) -> str:
+        unknown = set(re.findall(r"{(\w*)}", text)) - {"bureau", "ref", "due", "department", "kind"}
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}")
+        return " ".join(text.split())  # YAML folded text: keep one line, no stray spaces
+
+
+class FileConfig(BaseModel):
+    """The shape of config.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    bureau_name: str
+    server: ServerConfig = ServerConfig()
+    channels: ChannelsConfig = ChannelsConfig()
+    timezone: str = "Asia/Shanghai"
+    reply_hours: dict[str, Any]
+    sla: SlaConfig = SlaConfig()
+    departments: dict[str, str]
+    fallback_department: str = "info_center"
+    replies: RepliesConfig
+
+
+@dataclass(frozen=True)
+class WeChatSecrets:
+    token: str
+    appid: str
+    aes_key: str | None  # None: plain mode only
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application needs, validated."""
+
+    file: FileConfig
+    config_path: Path
+    tz: ZoneInfo
+    reply_hours: ReplyHours
+    sla: SlaPolicy
+    database_url: str
+    redis_url: str | None
+    wechat: WeChatSecrets | None  # None when the channel is disabled
+    weibo_app_secret: str | None
+
+    @property
+    def departments(self) -> dict[str, str]:
+        return self.file.departments
+
+    def department_name(self, key: str) -> str:
+        return self.file.departments.get(key, key)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ENV_PREFIX}CONFIG: cannot read {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of settings")
+    return data
+
+
+def _first_error(exc: ValidationError, path: Path) -> ConfigError:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return ConfigError(f"{path}: {where}: {err['msg']}")
+
+
+def _database_url(value: str | None, data_dir: Path) -> str:
+    name = f"{ENV_PREFIX}DATABASE_URL"
+    if not value:
+        return f"sqlite+aiosqlite:///{(data_dir / 'guanwei.sqlite3').resolve()}"
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    # Accept the URLs people copy from elsewhere and pick the async driver ourselves.
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        return "postgresql+asyncpg://" + value.split("://", 1)[1]
+    raise ConfigError(f"{name}: unsupported database URL scheme {scheme or value!r} (use sqlite:/// or postgresql://)")
+
+
+def _wechat_secrets(env: Mapping[str, str]) -> WeChatSecrets:
+    token = env.get(f"{ENV_PREFIX}WECHAT_TOKEN", "").strip()
+    if not token:
+        raise ConfigError(f"{ENV_PREFIX}WECHAT_TOKEN: not set (the token from the WeChat admin console; "
+                          "`guanwei init` writes development values to .env)")
+    if not re.fullmatch(r"[A-Za-z0-9]{3,32}", token):
+        raise ConfigError(f"{ENV_PREFIX}WECHAT_TOKEN: must be 3–32 letters or digits, as WeChat requires")
+    appid = env.get(f"{ENV_PREFIX}WECHAT_APPID", "").strip()
+    if not appid:
+        raise ConfigError(f"{ENV_PREFIX}WECHAT_APPID: not set (the account's AppID, wx…)")
+    aes_key = env.get(f"{ENV_PREFIX}WECHAT_AES_KEY", "").strip() or None
+    if aes_key is not None:
+        try:
+            raw = base64.b64decode(aes_key + "=", validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(aes_key) != 43 or len(raw) != 32:
+            raise ConfigError(f"{ENV_PREFIX}WECHAT_AES_KEY: must be the 43-character EncodingAESKey "
+                              "from the WeChat admin console")
+    return WeChatSecrets(token=token, appid=appid, aes_key=aes_key)
+
+
+def load_file_config(path: Path) -> FileConfig:
+    """config.yaml alone, validated: enough for commands that need no secret (classify)."""
+    try:
+        return FileConfig.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise _first_error(exc, path) from None
+
+
+def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read config.yaml and the environment into validated `Settings`.
+
+    `env` defaults to `.env` in the working directory overlaid by `os.environ`; tests pass their own.
+    """
+    if env is None:
+        env = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+    path = Path(config_path or env.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_CONFIG_NAME)
+    file = load_file_config(path)
+    try:
+        tz = ZoneInfo(file.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{path}: timezone: unknown time zone {file.timezone!r}") from None
+    try:
+        reply_hours = ReplyHours.from_mapping(file.reply_hours, timezone=file.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: reply_hours: {exc}") from None
+    if not file.departments:
+        raise ConfigError(f"{path}: departments: at least one department is required")
+    if file.fallback_department not in file.departments:
+        raise ConfigError(f"{path}: fallback_department: {file.fallback_department!r} is not a department key")
+
+    data_dir = Path(env.get(f"{ENV_PREFIX}DATA_DIR") or file.server.data_dir)
+    database_url = _database_url(env.get(f"{ENV_PREFIX}DATABASE_URL"), data_dir)
+    redis_url = env.get(f"{ENV_PREFIX}REDIS_URL", "").strip() or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{ENV_PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://")
+
+    wechat = _wechat_secrets(env) if file.channels.wechat.enabled else None
+    weibo_secret = None
+    if file.channels.weibo.enabled:
+        weibo_secret = env.get(f"{ENV_PREFIX}WEIBO_APP_SECRET", "").strip()
+        if not weibo_secret:
+            raise ConfigError(f"{ENV_PREFIX}WEIBO_APP_SECRET: not set (the fans-service app secret; "
+                              "or set channels.weibo.enabled: false in config.yaml)")
+    return Settings(
+        file=file,
+        config_path=path,
+        tz=tz,
+        reply_hours=reply_hours,
+        sla=SlaPolicy(file.sla.routine_working_minutes, file.sla.critical_wall_minutes),
+        database_url=database_url,
+        redis_url=redis_url,
+        wechat=wechat,
+        weibo_app_secret=weibo_secret,
+    )

@@ -1,0 +1,14 @@
+"""Typed keys for what the aiohttp application carries; handlers read these, never globals."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.pipeline import Clock, Pipeline
+from bot.storage import Database
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)
+PIPELINE = web.AppKey("pipeline", Pipeline)
+CLOCK = web.AppKey("clock", Clock)

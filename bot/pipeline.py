@@ -1,0 +1,213 @@
+"""The pipeline: one inbound message → stored, classified, queued with a deadline, acknowledged.
+
+Platforms retry a push up to three times within ~15 s when we are slow. The dedup key is claimed
+before any slow work: a retry that arrives while the first attempt is still running waits for
+that attempt's outcome; a retry after it finished reads the stored reply. The database's unique
+(channel, dedup_key) constraint is the last word when two workers race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from loguru import logger
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import storage
+from bot.config import Settings
+from bot.inbound import Event, InboundMessage, Kind
+from bot.logs import mask_id
+from bot.replies import ReplyWriter
+from bot.storage import Database, Direction, Inquiry, InquiryStatus, Message
+from escalation.calendar import BusinessCalendar
+from escalation.sla import first_response_due
+from knowledge import Classification, Classifier
+
+Clock = Callable[[], datetime]
+
+CRITICAL, ROUTINE = "critical", "routine"
+# Below this, a follow-up's confident routing may replace the first message's guess.
+_WEAK_ROUTING = 0.5
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reply: str | None  # passive reply text; None means acknowledge with "success"
+    inquiry_id: int | None
+    replayed: bool = False  # a platform retry answered from the first attempt
+    recorded_at: datetime | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        classifier: Classifier,
+        calendar: BusinessCalendar,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.classifier = classifier
+        self.calendar = calendar
+        self.clock = clock
+        self.replies = ReplyWriter(settings.file.replies, settings.file.bureau_name, settings.tz)
+        self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
+
+    async def handle(self, message: InboundMessage) -> Outcome:
+        key = f"{message.channel}:{message.dedup_key}"
+        running = self._in_flight.get(key)
+        if running is not None:
+            outcome = await asyncio.shield(running)
+            return Outcome(outcome.reply, outcome.inquiry_id, True, outcome.recorded_at)
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            outcome = await self._process(message)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here so an unawaited failure is not reported twice
+            raise
+        else:
+            future.set_result(outcome)
+            return outcome
+        finally:
+            del self._in_flight[key]
+
+    async def _process(self, message: InboundMessage) -> Outcome:
+        async with self.db.transaction() as session:
+            stored = await storage.find_reply(session, message.channel, message.dedup_key)
+        if stored is not None:
+            logger.info("{} retry from {} answered from the first attempt", message.channel, mask_id(message.sender))
+            return Outcome(stored.text, None, replayed=True)
+        classification = self.classifier.classify(message.text) if message.text else None
+        now = self.clock()
+        try:
+            async with self.db.transaction() as session:
+                return await self._record(session, message, classification, now)
+        except IntegrityError:
+            # Another worker stored the same push between our lookup and our insert.
+            async with self.db.transaction() as session:
+                stored = await storage.find_reply(session, message.channel, message.dedup_key)
+            if stored is None:
+                raise
+            return Outcome(stored.text, None, replayed=True)
+
+    async def _record(
+        self, session: AsyncSession, message: InboundMessage, classification: Classification | None, now: datetime
+    ) -> Outcome:
+        inquiry: Inquiry | None = None
+        if message.kind is Kind.EVENT:
+            reply = self.replies.welcome() if message.event is Event.SUBSCRIBE else None
+        elif not message.opens_inquiry or (message.kind is Kind.TEXT and not message.text):
+            reply = self.replies.unsupported()
+        else:
+            inquiry, reply = await self._register(session, message, classification, now)
+
+        inbound = _message_row(message, Direction.IN, now, inquiry)
+        session.add(inbound)
+        await session.flush()
+        if reply is not None:
+            out = _message_row(message, Direction.OUT, now, inquiry, content=reply)
+            out.reply_to_id = inbound.id
+            session.add(out)
+        logger.info(
+            "{} {}{} from {} stored{}",
+            message.channel,
+            message.kind,
+            f"/{message.event}" if message.event else "",
+            mask_id(message.sender),
+            f" in inquiry {inquiry.id} ({inquiry.severity}, {inquiry.department}, due {inquiry.due_at.isoformat()})"
+            if inquiry
+            else "",
+        )
+        return Outcome(reply, inquiry.id if inquiry else None, recorded_at=now)
+
+    async def _register(
+        self, session: AsyncSession, message: InboundMessage, classification: Classification | None, now: datetime
+    ) -> tuple[Inquiry, str]:
+        severity = classification.severity if classification else ROUTINE
+        due = first_response_due(now, severity, self.settings.sla, self.calendar)
+        inquiry = await storage.open_inquiry_for(session, message.channel, message.account, message.sender)
+        followup = inquiry is not None
+        escalated = False
+        if inquiry is None:
+            inquiry = Inquiry(
+                channel=message.channel.value,
+                account=message.account,
+                sender=message.sender,
+                status=InquiryStatus.OPEN,
+                severity=severity,
+                department=classification.department if classification else self.settings.file.fallback_department,
+                department_confidence=classification.department_confidence if classification else 0.0,
+                score=classification.score if classification else 0.0,
+                matched=list(classification.matched) if classification else [],
+                summary=_summary(message),
+                received_at=now,
+                due_at=due,
+                last_message_at=now,
+            )
+            session.add(inquiry)
+            await session.flush()
+        else:
+            inquiry.last_message_at = now
+            if classification is not None:
+                escalated = _merge_followup(inquiry, classification, due)
+        reply = self.replies.acknowledgement(
+            inquiry_id=inquiry.id,
+            due=inquiry.due_at,
+            now=now,
+            critical=inquiry.severity == CRITICAL and (not followup or escalated),
+            followup=followup,
+            department_name=self.settings.department_name(inquiry.department),
+            media_kind=None if message.text and message.kind in (Kind.TEXT, Kind.VOICE) else message.kind,
+        )
+        return inquiry, reply
+
+
+def _merge_followup(inquiry: Inquiry, classification: Classification, due: datetime) -> bool:
+    """Fold a follow-up's classification into its open inquiry. Returns True when it became critical."""
+    inquiry.matched = list(dict.fromkeys([*inquiry.matched, *classification.matched]))
+    if inquiry.department_confidence < _WEAK_ROUTING <= classification.department_confidence:
+        inquiry.department = classification.department
+        inquiry.department_confidence = classification.department_confidence
+    if classification.severity == CRITICAL and inquiry.severity != CRITICAL:
+        inquiry.severity = CRITICAL
+        inquiry.score = max(inquiry.score, classification.score)
+        inquiry.due_at = min(inquiry.due_at, due)
+        return True
+    return False
+
+
+def _summary(message: InboundMessage) -> str:
+    return message.text[:200] if message.text else f"[{message.kind}]"
+
+
+def _message_row(
+    message: InboundMessage, direction: str, now: datetime, inquiry: Inquiry | None, content: str | None = None
+) -> Message:
+    inbound = direction == Direction.IN
+    return Message(
+        inquiry_id=inquiry.id if inquiry else None,
+        direction=direction,
+        channel=message.channel.value,
+        account=message.account,
+        sender=message.sender,
+        kind=message.kind.value if inbound else Kind.TEXT.value,
+        event=message.event.value if inbound and message.event else None,
+        content=message.text if inbound else (content or ""),
+        platform_msg_id=message.platform_msg_id if inbound else None,
+        dedup_key=message.dedup_key if inbound else None,
+        platform_created_at=message.created_at if inbound else None,
+        recorded_at=now,
+        fields=dict(message.fields) if inbound else {},
+    )

@@ -1,0 +1,210 @@
+"""Storage: the SQLAlchemy models and the queries the pipeline and the CLI need.
+
+Every time is stored as UTC. SQLite keeps no time zone, so `AwareDateTime` writes naive UTC there
+and attaches UTC on the way out; PostgreSQL gets `timestamptz`. Callers only ever see aware times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    select,
+)
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class StorageUnavailable(Exception):
+    """The database could not be reached or written: the platform must retry later."""
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; every time must carry its zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class InquiryStatus:
+    OPEN = "open"  # waiting for the first answer: the SLA clock runs
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    ALL = (OPEN, ANSWERED, CLOSED)
+
+
+class Inquiry(Base):
+    """One conversation with a netizen that the bureau must answer (rule R7.3a registers it)."""
+
+    __tablename__ = "inquiries"
+    __table_args__ = (Index("ix_inquiries_conversation", "channel", "account", "sender", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default=InquiryStatus.OPEN, index=True)
+    severity: Mapped[str] = mapped_column(String(16), index=True)
+    department: Mapped[str] = mapped_column(String(32), index=True)
+    department_confidence: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    matched: Mapped[list[str]] = mapped_column(JSON, default=list)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(AwareDateTime, index=True)
+    due_at: Mapped[datetime] = mapped_column(AwareDateTime, index=True)
+    last_message_at: Mapped[datetime] = mapped_column(AwareDateTime)
+
+
+class Direction:
+    IN = "in"
+    OUT = "out"
+
+
+class Message(Base):
+    """Every message in either direction: inbound pushes (events included) and our replies."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("channel", "dedup_key", name="uq_messages_channel_dedup_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(128))  # the netizen, whichever way the message went
+    kind: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str | None] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text, default="")
+    platform_msg_id: Mapped[str | None] = mapped_column(String(64))
+    dedup_key: Mapped[str | None] = mapped_column(String(255))  # inbound only
+    platform_created_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(AwareDateTime, index=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """What we answered the first time a push arrived; retries get the same."""
+
+    text: str | None  # None: acknowledged with no passive reply ("success")
+
+
+def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the console read while the webhook writes; busy_timeout rides out short write locks.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """The engine and session factory for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+            # A first run creates the data directory; a path that cannot exist fails later, as a 5xx.
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _enable_sqlite_wal)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction; database failures surface as `StorageUnavailable`."""
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except IntegrityError:
+            raise
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise StorageUnavailable(str(exc).splitlines()[0]) from exc
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def find_reply(session: AsyncSession, channel: str, dedup_key: str) -> StoredReply | None:
+    inbound_id = await session.scalar(
+        select(Message.id).where(Message.channel == channel, Message.dedup_key == dedup_key)
+    )
+    if inbound_id is None:
+        return None
+    text = await session.scalar(
+        select(Message.content).where(Message.reply_to_id == inbound_id, Message.direction == Direction.OUT)
+    )
+    return StoredReply(text=text)
+
+
+async def open_inquiry_for(session: AsyncSession, channel: str, account: str, sender: str) -> Inquiry | None:
+    return await session.scalar(
+        select(Inquiry)
+        .where(
+            Inquiry.channel == channel,
+            Inquiry.account == account,
+            Inquiry.sender == sender,
+            Inquiry.status == InquiryStatus.OPEN,
+        )
+        .order_by(Inquiry.id.desc())
+        .limit(1)
+    )
+
+
+async def list_inquiries(
+    session: AsyncSession, *, status: str | None = None, department: str | None = None, limit: int | None = None
+) -> Sequence[Inquiry]:
+    query = select(Inquiry).order_by(Inquiry.due_at, Inquiry.id)
+    if status:
+        query = query.where(Inquiry.status == status)
+    if department:
+        query = query.where(Inquiry.department == department)
+    if limit:
+        query = query.limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def messages_of(session: AsyncSession, inquiry_id: int) -> Sequence[Message]:
+    return (
+        await session.scalars(select(Message).where(Message.inquiry_id == inquiry_id).order_by(Message.id))
+    ).all()

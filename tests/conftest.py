@@ -1,0 +1,126 @@
+"""Shared fixtures: settings from the shipped config.yaml, a migrated database, a client, a clock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot.app import create_app
+from bot.config import Settings, load_settings
+from bot.migrate import upgrade_engine
+from bot.storage import Database
+from knowledge import Classifier
+
+ROOT = Path(__file__).resolve().parent.parent
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+TOKEN = "guanweitesttoken"
+APPID = "wx1234567890abcdef"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as the admin console gives
+WEIBO_SECRET = "xyz123xyz"
+TEST_ENV = {
+    "GUANWEI_WECHAT_TOKEN": TOKEN,
+    "GUANWEI_WECHAT_APPID": APPID,
+    "GUANWEI_WECHAT_AES_KEY": AES_KEY,
+    "GUANWEI_WEIBO_APP_SECRET": WEIBO_SECRET,
+}
+
+
+def shanghai(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
+
+
+class Clock:
+    """A clock the test sets: every time-dependent part of guanwei takes it as a parameter."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(shanghai(2026, 12, 3, 10, 0))  # a winter Thursday, reply hours
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**TEST_ENV, "GUANWEI_DATA_DIR": str(tmp_path / "data")}
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return load_settings(ROOT / "config.yaml", env=env)
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Classifier:
+    return Classifier.load()
+
+
+# --- databases: SQLite always; PostgreSQL when GUANWEI_TEST_DATABASE_URL is set -------------------
+
+async def _admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    parsed = make_url(url)
+    connection = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username or "postgres",
+        password=parsed.password, database=parsed.database or "postgres",
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of our own on the test server, dropped at the end of the session."""
+    base = os.environ.get("GUANWEI_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("GUANWEI_TEST_DATABASE_URL not set: PostgreSQL tests skipped (.ci/run sets it)")
+    name = f"guanwei_test_{secrets.token_hex(4)}"
+    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(drivername="postgresql+asyncpg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'guanwei.sqlite3'}")
+        await upgrade_engine(db.engine)
+    else:
+        db = Database(request.getfixturevalue("postgres_url"))
+        await upgrade_engine(db.engine)
+        async with db.engine.begin() as connection:
+            await connection.execute(text("TRUNCATE messages, inquiries RESTART IDENTITY CASCADE"))
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, database: Database, classifier: Classifier, clock: Clock
+) -> AsyncIterator[TestClient]:
+    app = create_app(settings, database=database, classifier=classifier, clock=clock)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
