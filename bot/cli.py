@@ -7,8 +7,9 @@ import base64
 import json
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +17,9 @@ from rich.table import Table
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+from bot.storage import Database
+
+T = TypeVar("T")
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="guanwei 官微 — answers the public on the bureau's WeChat and Weibo accounts.")
@@ -24,7 +28,9 @@ app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True)
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml or $GUANWEI_CONFIG)")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml or $GUANWEI_CONFIG)")
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -42,6 +48,28 @@ def settings_or_exit(config: Path | None) -> Settings:
 def _database_error(exc: Exception) -> NoReturn:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     fail(f"GUANWEI_DATABASE_URL: cannot use the database: {first}")
+
+
+async def _with_current_schema(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on the configured database once its schema is known to be current."""
+    from bot.migrate import SchemaOutOfDate, ensure_current
+
+    database = Database(settings.database_url)
+    try:
+        await ensure_current(database.engine, settings.database_url)
+        return await work(database)
+    except SchemaOutOfDate as exc:
+        fail(str(exc))
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        _database_error(exc)
+    finally:
+        await database.dispose()
+
+
+async def _schema_checked(_database: Database) -> None:
+    """Nothing more to do: `_with_current_schema` has checked it."""
 
 
 @app.command()
@@ -89,23 +117,12 @@ def serve(
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.migrate import SchemaOutOfDate, ensure_current
-    from bot.storage import Database
 
     setup_logging()
     settings = settings_or_exit(config)
 
     async def checked_app() -> web.Application:
-        database = Database(settings.database_url)
-        try:
-            await ensure_current(database.engine, settings.database_url)
-        except SchemaOutOfDate as exc:
-            await database.dispose()
-            fail(str(exc))
-        except Exception as exc:
-            await database.dispose()
-            _database_error(exc)
-        await database.dispose()
+        await _with_current_schema(settings, _schema_checked)
         return create_app(settings)
 
     host = host or settings.file.server.host
@@ -145,10 +162,10 @@ def classify(config: ConfigOption = None) -> None:
 
 def settings_or_exit_for_classify(config: Path | None) -> tuple[list[str], str]:
     """Classification needs only the department keys: it works without any secret configured."""
-    from bot.config import DEFAULT_CONFIG_NAME, load_file_config
+    from bot.config import load_file_config, resolve_config_path
 
     try:
-        file = load_file_config(config or Path(DEFAULT_CONFIG_NAME))
+        file = load_file_config(resolve_config_path(config))
     except ConfigError as exc:
         fail(str(exc))
     return list(file.departments), file.fallback_department
@@ -171,10 +188,9 @@ def inquiries(
         fail(f"--status: must be one of {', '.join(InquiryStatus.ALL)}")
     if department and department not in settings.departments:
         fail(f"--department: unknown key {department!r} (known: {', '.join(settings.departments)})")
-    try:
-        rows = asyncio.run(inquiry_rows(settings, status=status, department=department, limit=limit))
-    except Exception as exc:
-        _database_error(exc)
+    rows = asyncio.run(_with_current_schema(
+        settings, lambda database: inquiry_rows(database, settings, status=status, department=department, limit=limit)
+    ))
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return

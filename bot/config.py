@@ -178,6 +178,12 @@ def _wechat_secrets(env: Mapping[str, str]) -> WeChatSecrets:
     return WeChatSecrets(token=token, appid=appid, aes_key=aes_key)
 
 
+def resolve_config_path(config_path: str | Path | None, env: Mapping[str, str] | None = None) -> Path:
+    """The --config option, else $GUANWEI_CONFIG, else ./config.yaml."""
+    env = os.environ if env is None else env
+    return Path(config_path or env.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_CONFIG_NAME)
+
+
 def load_file_config(path: Path) -> FileConfig:
     """config.yaml alone, validated: enough for commands that need no secret (classify)."""
     try:
@@ -193,7 +199,7 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
     """
     if env is None:
         env = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
-    path = Path(config_path or env.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_CONFIG_NAME)
+    path = resolve_config_path(config_path, env)
     file = load_file_config(path)
     try:
         tz = ZoneInfo(file.timezone)

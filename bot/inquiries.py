@@ -30,12 +30,13 @@ def inquiry_row(inquiry: Inquiry, settings: Settings) -> dict[str, Any]:
 
 
 async def inquiry_rows(
-    settings: Settings, *, status: str | None = None, department: str | None = None, limit: int | None = None
+    database: Database,
+    settings: Settings,
+    *,
+    status: str | None = None,
+    department: str | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    database = Database(settings.database_url)
-    try:
-        async with database.transaction() as session:
-            found = await storage.list_inquiries(session, status=status, department=department, limit=limit)
-            return [inquiry_row(inquiry, settings) for inquiry in found]
-    finally:
-        await database.dispose()
+    async with database.transaction() as session:
+        found = await storage.list_inquiries(session, status=status, department=department, limit=limit)
+        return [inquiry_row(inquiry, settings) for inquiry in found]

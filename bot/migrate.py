@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -26,7 +27,16 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (blocking; call outside a running event loop)."""
-    command.upgrade(alembic_config(url), revision)
+    from bot.storage import Database  # storage imports nothing of ours; here to keep start-up light
+
+    async def run() -> None:
+        database = Database(url)  # creates the SQLite data directory on a first run
+        try:
+            await upgrade_engine(database.engine, revision)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
 
 
 def head_revision(url: str) -> str | None:

@@ -42,11 +42,12 @@ def load_script() -> list[dict[str, Any]]:
 
 def _fake_openid(n: int) -> str:
     # Shaped like a real openid (o + 27 url-safe chars) so masking and storage see the real thing.
-    return "o" + hashlib.sha1(f"simulated-follower-{n}".encode()).hexdigest()[:27]
+    return "o" + hashlib.sha256(f"simulated-follower-{n}".encode()).hexdigest()[:27]
 
 
 def _said(item: dict[str, Any]) -> str:
-    return item.get("text") or item.get("recognition") or item.get("label") or f"[{item.get('event') or item.get('subtype') or item['type']}]"
+    words = item.get("text") or item.get("recognition") or item.get("label")
+    return words or f"[{item.get('event') or item.get('subtype') or item['type']}]"
 
 
 class Simulator:
@@ -62,7 +63,7 @@ class Simulator:
 
     async def run(self, session: aiohttp.ClientSession, script: list[dict[str, Any]]) -> list[Exchange]:
         results = []
-        base_id = int(hashlib.sha1(self.run_id.encode()).hexdigest()[:10], 16) * 1000
+        base_id = int(hashlib.sha256(self.run_id.encode()).hexdigest()[:10], 16) * 1000
         last: tuple[str, dict[str, Any], int] | None = None
         for n, item in enumerate(script):
             results.append(await self.send(session, item, base_id + n, n))
@@ -81,7 +82,7 @@ class Simulator:
         return await self._send_wechat(session, item, msg_id, n, retry)
 
     def _created_at(self, n: int) -> datetime:
-        return datetime.fromtimestamp(int(hashlib.sha1(f"{self.run_id}{n}".encode()).hexdigest()[:8], 16) % 10**6
+        return datetime.fromtimestamp(int(hashlib.sha256(f"{self.run_id}{n}".encode()).hexdigest()[:8], 16) % 10**6
                                       + 1_700_000_000, UTC)
 
     async def _send_wechat(

@@ -7,7 +7,7 @@ and attaches UTC on the way out; PostgreSQL gets `timestamptz`. Callers only eve
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,10 +141,8 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             # A first run creates the data directory; a path that cannot exist fails later, as a 5xx.
-            try:
+            with suppress(OSError):
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            except OSError:
-                pass
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _enable_sqlite_wal)

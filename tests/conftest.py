@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -86,6 +87,12 @@ async def _admin(url: str, statement: str) -> None:
         await connection.close()
 
 
+def _admin_sync(url: str, statement: str) -> None:
+    # In a thread of its own: this session fixture is first requested from inside a test's event loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(_admin(url, statement))).result()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A database of our own on the test server, dropped at the end of the session."""
@@ -93,12 +100,12 @@ def postgres_url() -> Iterator[str]:
     if not base:
         pytest.skip("GUANWEI_TEST_DATABASE_URL not set: PostgreSQL tests skipped (.ci/run sets it)")
     name = f"guanwei_test_{secrets.token_hex(4)}"
-    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+    _admin_sync(base, f'CREATE DATABASE "{name}"')
     url = make_url(base).set(drivername="postgresql+asyncpg", database=name)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin_sync(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

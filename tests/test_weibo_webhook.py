@@ -113,7 +113,8 @@ async def test_r7_3a_voice_and_image_are_registered(
 
 
 async def test_position_push_is_registered(client: TestClient, database: Database) -> None:
-    status, reply = await send(client, body("position", "我在这里: 二七广场", {"longitude": "113.66", "latitude": "34.75"}))
+    where = {"longitude": "113.66", "latitude": "34.75"}
+    status, reply = await send(client, body("position", "我在这里: 二七广场", where))
     assert status == 200 and "位置" in text_of(reply)
     assert len(await inquiries(database)) == 1
 

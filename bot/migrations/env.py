@@ -1,9 +1,6 @@
 """Alembic environment: runs migrations over the application's async engine."""
 
-import asyncio
-
 from alembic import context
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.storage import Base
 
@@ -21,21 +18,8 @@ def _run(connection) -> None:
         context.run_migrations()
 
 
-async def _run_async(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as connection:
-            await connection.run_sync(_run)
-            await connection.commit()
-    finally:
-        await engine.dispose()
-
-
 if context.is_offline_mode():
     raise SystemExit("guanwei runs migrations online only: guanwei db upgrade")
 
-connection = context.config.attributes.get("connection")
-if connection is not None:
-    _run(connection)
-else:
-    asyncio.run(_run_async(context.config.get_main_option("sqlalchemy.url")))
+# bot.migrate.upgrade_engine hands us a connection of the application's own async engine.
+_run(context.config.attributes["connection"])

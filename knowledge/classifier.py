@@ -1,0 +1,939 @@
+"""Message classification: severity (rule R6.1d) and the responsible department (R6.2).
+
+Every follower message gets a ``severity`` (``routine`` or ``critical``) and a ``department``
+key. Critical means "major problems and negative information that directly harm the bureau's
+reputation" (R6.1d): safety incidents, threats to go to the press or higher authorities,
+accusations of official misconduct, fraud with many victims. Those must reach a responsible
+person within one hour, day or night; a false alarm wakes a department head, a miss means the
+bureau reads about a stampede in the newspaper.
+
+The scoring is deliberately plain so that it explains itself: weighted word lists and a few
+regular expressions in ``knowledge/data/severity.yaml`` (each with a comment saying why it
+weighs what it weighs), negation and question-about handling, small bonuses for combinations
+and intensity. ``Classifier.explain`` lists every contribution.
+
+Load once, classify many: ``Classifier.load()`` reads and validates the data files, builds a
+private ``jieba.Tokenizer`` with the domain user dictionary, and compiles the matchers;
+``classify`` does no I/O and never raises on any ``str``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import unicodedata
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jieba
+import yaml
+
+__all__ = [
+    "CRITICAL",
+    "DATA_DIR",
+    "MAX_CHARS",
+    "ROUTINE",
+    "Classification",
+    "Classifier",
+    "KnowledgeDataError",
+    "normalize",
+]
+
+DATA_DIR = Path(__file__).resolve().with_name("data")
+SEVERITY_FILE = "severity.yaml"
+DEPARTMENTS_FILE = "departments.yaml"
+USERDICT_FILE = "userdict.txt"
+
+ROUTINE = "routine"
+CRITICAL = "critical"
+
+# Only the first MAX_CHARS characters (after normalisation) are analysed. A WeChat or Weibo
+# message is far shorter; the cap bounds the time one pathological message can take (~30 ms).
+MAX_CHARS = 20_000
+
+_FALLBACK_CONFIDENCE = 0.0
+_MASK = "\x00"  # masked spans of benign phrases; normalisation removes real control characters
+
+
+class KnowledgeDataError(ValueError):
+    """A knowledge data file is malformed. The message names the file, the line or key, and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    severity: str  # ROUTINE | CRITICAL
+    department: str  # a department key
+    department_confidence: float  # 0..1; < 0.5 when the fallback was used or topics were tied
+    score: float  # severity score; critical when >= the threshold
+    matched: tuple[str, ...]  # the terms that decided it: severity terms first, then department terms
+    faq: str | None = None  # FAQ question id (the FAQ knowledge base is a later issue)
+
+    @property
+    def is_critical(self) -> bool:
+        return self.severity == CRITICAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "department": self.department,
+            "department_confidence": self.department_confidence,
+            "score": self.score,
+            "matched": list(self.matched),
+            "faq": self.faq,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------------
+
+# Traditional → simplified, character by character, for the characters that occur in the word
+# lists and in everyday messages (no dependency on OpenCC). Each item is "traditional simplified".
+_T2S_PAIRS = """
+們们 個个 區区 發发 髮发 傷伤 體体 記记 報报 舉举 訴诉 電电 話话 視视 廣广 廠厂 衛卫 機机
+門门 禮礼 錢钱 騙骗 詐诈 賄贿 賂赂 貪贪 敗败 職职 權权 濫滥 護护 傘伞 結结 為为 爲为 勢势
+導导 遊游 購购 買买 賣卖 強强 誤误 價价 貴贵 費费 團团 險险 災灾 燒烧 壞坏 毀毁 傾倾 車车
+輛辆 動动 號号 氣气 憤愤 讓让 說说 請请 問问 題题 這这 裡里 裏里 來来 會会 麼么 麽么 嗎吗
+沒没 無无 從从 還还 過过 進进 開开 關关 閉闭 時时 間间 點点 場场 廳厅 館馆 書书 圖图 藝艺
+術术 劇剧 戲戏 樂乐 聲声 響响 擾扰 網网 娛娱 營营 業业 執执 證证 許许 盜盗 鄉乡 鎮镇 縣县
+長长 領领 紀纪 檢检 監监 訪访 熱热 聞闻 臺台 檯台 颱台 頻频 訊讯 線线 錄录 鍋锅 蓋盖 頭头
+傳传 遺遗 產产 歷历 處处 辦办 務务 員员 飯饭 賓宾 淨净 乾干 幹干 髒脏 臟脏 亂乱 擠挤 墜坠
+醫医 殺杀 斃毙 屍尸 難难 隊队 擁拥 滿满 萬万 億亿 兩两 幾几 數数 隻只 陣阵 級级 風风 項项
+設设 驗验 樣样 對对 應应 該该 當当 謝谢 讀读 閱阅 歡欢 參参 觀观 預预 約约 覽览 講讲 課课
+輕轻 兒儿 鬧闹 訂订 單单 後后 續续 決决 給给 賠赔 償偿 質质 違违 規规 罰罚 黨党 頂顶 層层
+愛爱 國国 張张 園园 纜缆 棧栈 橋桥 邊边 濕湿 燈灯 煙烟 鬥斗 毆殴 罵骂 態态 惡恶 麵面 飲饮
+瀉泻 療疗 藥药 隱隐 欄栏 斷断 脫脱 鬆松 壓压 塊块 緊紧 況况 嚴严 極极 別别 實实 離离 譜谱
+貨货 虛虚 誘诱 剋克 賬账 帳账 額额 現现 優优 減减 補补 貼贴 撥拨 線线 碼码 郵邮 寫写 審审
+準准 節节 聽听 眾众 劃划 選选 擇择 環环 廁厕 蟲虫 貓猫 蝦虾 魚鱼 雞鸡 鴨鸭 鵝鹅 豬猪 馬马
+驢驴 錯错 確确 認认 識识 憶忆 絕绝 議议 論论 評评 據据 絡络 頁页 載载 軟软 顯显 螢荧 總总
+統统 經经 濟济 標标 測测 試试 鑒鉴 鑑鉴 復复 複复 雜杂 維维 訟讼 師师 遞递 狀状 攤摊 販贩
+鋪铺 舖铺 廚厨 衝冲 擊击 陸陆 島岛 灣湾 龍龙 鳳凤 壽寿 慶庆 憂忧 慮虑 懼惧 嚇吓 驚惊 瘋疯
+癱瘫 瘓痪 診诊 類类 願愿 與与 於于 則则 紅红 綠绿 藍蓝 黃黄 聯联 繫系 係系 歸归 屬属 學学
+習习 練练 筆笔 紙纸 畫画 樓楼 鐘钟 錶表 鈴铃 靜静 談谈 語语 詞词 譯译 運运 輸输 達达 陳陈
+舊旧 幣币 銀银 賺赚 虧亏 損损 滅灭 殘残 獄狱 判判 瀆渎 懶懒 陰阴 陽阳 雲云 霧雾 飛飞 鐵铁
+軌轨 輪轮 艙舱 澗涧 灘滩 湧涌 漲涨 潰溃 壩坝 鐘钟 碼码 嗎吗 喚唤 傑杰 俠侠 億亿 啟启 衆众
+儘尽 盡尽 醜丑 徵征 製制 佈布 夥伙 蘇苏 僅仅 範范 傢家 捨舍 纔才 奪夺 搶抢 槍枪 礙碍 懷怀
+壯壮 將将 專专 尋寻 對对 導导 幫帮 帶带 廢废 彈弹 歲岁 燈灯 獨独 獲获 產产 畢毕 異异 瘧疟
+盤盘 睜睁 紛纷 細细 終终 給给 統统 絲丝 經经 綁绑 緒绪 緣缘 縮缩 繩绳 續续 罷罢 聞闻 肅肃
+脅胁 腦脑 膽胆 臉脸 興兴 舉举 艱艰 莊庄 華华 萊莱 葉叶 藥药 虧亏 蟻蚁 術术 襲袭 覺觉 親亲
+計计 訂订 認认 誠诚 調调 談谈 證证 議议 讚赞 負负 貸贷 賭赌 趕赶 蹤踪 較较 輔辅 農农 遠远
+適适 遲迟 選选 還还 邊边 郵邮 鄰邻 釋释 針针 鈔钞 鋼钢 錯错 鍵键 鎖锁 長长 門门 閃闪 閒闲
+間间 閘闸 闖闯 陣阵 陳陈 陰阴 隨随 險险 雖虽 雙双 雜杂 雞鸡 離离 電电 靈灵 韓韩 順顺 預预
+領领 頻频 顧顾 風风 飄飘 飯饭 養养 餓饿 餘余 館馆 駕驾 騎骑 驗验 體体 鬧闹 魯鲁 鳥鸟 鹽盐
+麗丽 黨党 齊齐 齒齿 龜龟 鎖锁 隨随 鬨哄 偵侦 側侧 偽伪 傘伞 備备 債债 傾倾 僱雇 價价 儀仪
+優优 兇凶 內内 冊册 凍冻 劇剧 勁劲 勞劳 務务 勵励 勸劝 匯汇 協协 卻却 厲厉 縣县 參参 員员
+喪丧 單单 嘆叹 嚴严 囑嘱 團团 圍围 圓圆 墳坟 壓压 壞坏 夢梦 奮奋 婦妇 嬰婴 寧宁 實实 寵宠
+審审 寶宝 屆届 層层 岡冈 嶺岭 巖岩 帥帅 師师 幣币 廟庙 廠厂 廣广 張张 強强 彎弯 徑径 從从
+復复 態态 慘惨 慣惯 憐怜 應应 戰战 戲戏 戶户 擔担 據据 擴扩 擺摆 攜携 敵敌 斷断 暫暂 曆历
+曉晓 樸朴 權权 歐欧 殼壳 毆殴 氣气 湯汤 滯滞 潔洁 澆浇 濱滨 灑洒 災灾 炮炮 烏乌 煩烦 燒烧
+爭争 牆墙 犧牺 猶犹 獎奖 現现 瑪玛 環环 產产 甦苏 畝亩 瘡疮 療疗 發发 盜盗 碩硕 礎础 禍祸
+穩稳 窮穷 競竞 筍笋 範范 築筑 簡简 籃篮 糧粮 緊紧 總总 縱纵 績绩 織织 罰罚 羅罗 聖圣 聲声
+職职 膚肤 腳脚 臨临 艦舰 蘭兰 處处 號号 補补 製制 複复 規规 視视 覽览 觸触 訊讯 訓训 託托
+設设 詢询 該该 詳详 誌志 説说 課课 誰谁 請请 諾诺 謀谋 謠谣 證证 識识 護护 讀读 變变 豐丰
+貝贝 財财 貧贫 貨货 販贩 責责 貿贸 費费 資资 賊贼 賓宾 賞赏 賴赖 贈赠 贏赢 躍跃 軍军 輕轻
+輩辈 辦办 辭辞 遞递 遙遥 邏逻 醫医 鏡镜 鑰钥 閱阅 闆板 陝陕 隊队 際际 難难 雲云 靜静 韋韦
+頒颁 頓顿 頭头 頸颈 額额 願愿 類类 飼饲 餐餐 駐驻 騰腾 驅驱 驚惊 髮发 鬥斗 鮮鲜 鳴鸣 麥麦
+黃黄 點点 鼓鼓 齡龄
+"""
+
+
+def _build_t2s() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for pair in _T2S_PAIRS.split():
+        if len(pair) != 2:  # pragma: no cover - guarded by a test
+            raise ValueError(f"bad traditional→simplified pair {pair!r}")
+        traditional, simplified = pair
+        if traditional != simplified:
+            table[ord(traditional)] = simplified
+    return table
+
+
+_T2S = _build_t2s()
+
+# Control and format characters (C0, C1, zero-width, bidi, BOM) and lone surrogates become spaces.
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
+_PUNCT_RUN_RE = re.compile(r"[!?]{2,}")
+
+
+def normalize(text: str) -> str:
+    """The form every matcher sees: NFKC (full-width → half-width), lower case, simplified characters,
+    control characters as spaces. Word-list terms go through the same function at load time."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.lower().translate(_T2S)
+    return _CONTROL_RE.sub(" ", text)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and validating the data files
+# --------------------------------------------------------------------------------------------
+
+
+class _Lined(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers the line (1-based) of each key."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[Any, int] = {}
+
+
+class _LinedList(list):  # type: ignore[type-arg]
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[int] = []
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(key, line, first_line)
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (PyYAML silently keeps the last) and records lines."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _Lined:
+    loader.flatten_mapping(node)
+    result = _Lined()
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "found an unhashable key", key_node.start_mark
+            ) from None
+        if key in result:
+            raise _DuplicateKeyError(key, line, result.lines[key])
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = line
+    return result
+
+
+def _construct_sequence(loader: _StrictLoader, node: yaml.SequenceNode) -> _LinedList:
+    result = _LinedList()
+    for child in node.value:
+        result.append(loader.construct_object(child, deep=True))
+        result.lines.append(child.start_mark.line + 1)
+    return result
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+
+class _Source:
+    """One data file being validated: every error names the file, the line when known, and the key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+
+    def error(self, where: str, problem: str, line: int | None = None) -> KnowledgeDataError:
+        at = f" line {line}" if line else ""
+        return KnowledgeDataError(f"{self.path}{at}: {where}: {problem}")
+
+    def load_yaml(self) -> Any:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise KnowledgeDataError(f"{self.path}: file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KnowledgeDataError(f"{self.path}: cannot read: {exc}") from None
+        loader = _StrictLoader(text)
+        try:
+            return loader.get_single_data()
+        except _DuplicateKeyError as exc:
+            raise self.error(
+                repr(exc.key), f"duplicate key (first defined at line {exc.first_line})", exc.line
+            ) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise self.error("YAML", f"invalid YAML: {problem}", line) from None
+        finally:
+            loader.dispose()
+
+    # -- typed accessors ---------------------------------------------------------------------
+
+    @staticmethod
+    def line_of(container: Any, key: Any) -> int | None:
+        lines = getattr(container, "lines", None)
+        if isinstance(lines, dict):
+            return lines.get(key)
+        if isinstance(lines, list) and isinstance(key, int) and 0 <= key < len(lines):
+            return lines[key]
+        return None
+
+    def mapping(self, value: Any, where: str, line: int | None = None) -> Mapping[Any, Any]:
+        if not isinstance(value, Mapping):
+            raise self.error(where, f"must be a mapping, got {type(value).__name__}", line)
+        return value
+
+    def keys(
+        self, value: Mapping[Any, Any], where: str, allowed: Collection[str], required: Collection[str] = ()
+    ) -> None:
+        for key in value:
+            if key not in allowed:
+                raise self.error(
+                    f"{where}.{key}" if where else str(key),
+                    f"unknown key (allowed: {', '.join(sorted(allowed))})",
+                    self.line_of(value, key),
+                )
+        for key in required:
+            if key not in value:
+                raise self.error(where or "top level", f"missing required key {key!r}")
+
+    def number(self, value: Any, where: str, line: int | None, *, minimum: float = 0.0) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.error(where, f"must be a number, got {value!r}", line)
+        if value <= minimum:
+            raise self.error(where, f"must be greater than {minimum:g}, got {value!r}", line)
+        return float(value)
+
+    def text(self, value: Any, where: str, line: int | None) -> str:
+        if not isinstance(value, str):
+            raise self.error(where, f"must be a string, got {value!r}", line)
+        return value
+
+    def term(self, raw: Any, where: str, line: int | None) -> str:
+        """A word-list term: a non-empty string (a bare integer such as 12345 is accepted), normalised."""
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise self.error(where, f"term must be a string, got {raw!r}", line)
+        term = normalize(str(raw)).strip()
+        if not term:
+            raise self.error(where, "empty term", line)
+        if any(ch.isspace() for ch in term):
+            raise self.error(where, f"term {term!r} contains whitespace", line)
+        return term
+
+    def term_list(self, value: Any, where: str, line: int | None) -> list[str]:
+        if not isinstance(value, list):
+            raise self.error(where, f"must be a list of terms, got {type(value).__name__}", line)
+        seen: dict[str, int] = {}
+        out: list[str] = []
+        for index, raw in enumerate(value):
+            item_line = self.line_of(value, index) or line
+            term = self.term(raw, f"{where}[{index}]", item_line)
+            if term in seen:
+                raise self.error(f"{where}[{index}]", f"duplicate term {term!r} (also item {seen[term]})", item_line)
+            seen[term] = index
+            out.append(term)
+        return out
+
+    def weighted_terms(self, value: Any, where: str, line: int | None) -> dict[str, tuple[float, int | None]]:
+        terms = self.mapping(value, where, line)
+        if not terms:
+            raise self.error(where, "no terms", line)
+        out: dict[str, tuple[float, int | None]] = {}
+        for raw, weight in terms.items():
+            term_line = self.line_of(terms, raw)
+            term = self.term(raw, f"{where}[{raw!r}]", term_line)
+            if term in out:
+                raise self.error(f"{where}[{raw!r}]", f"duplicate term {term!r} after normalisation", term_line)
+            out[term] = (self.number(weight, f"{where}[{raw!r}]", term_line), term_line)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    name: str
+    group: str
+    regex: re.Pattern[str]
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Combination:
+    name: str
+    groups: frozenset[str]
+    with_words: tuple[str, ...]
+    bonus: float
+
+
+@dataclass(frozen=True, slots=True)
+class _SeverityData:
+    threshold: float
+    terms: dict[str, tuple[str, float]]  # term → (group, weight)
+    patterns: tuple[_Pattern, ...]
+    masked_phrases: tuple[str, ...]  # inquiry phrases + benign phrases
+    negators: dict[str, int]  # negator → window in tokens
+    breakers: frozenset[str]
+    combinations: tuple[_Combination, ...]
+    degree_words: tuple[str, ...]
+    degree_weight: float
+    degree_cap: float
+    punctuation_weight: float
+    punctuation_cap: float
+
+
+def _load_severity(path: Path) -> _SeverityData:
+    src = _Source(path)
+    doc = src.mapping(src.load_yaml(), "top level")
+    src.keys(
+        doc,
+        "",
+        {
+            "threshold",
+            "groups",
+            "patterns",
+            "inquiry_phrases",
+            "benign_phrases",
+            "negation",
+            "combinations",
+            "intensity",
+        },
+        required=("threshold", "groups"),
+    )
+    threshold = src.number(doc["threshold"], "threshold", src.line_of(doc, "threshold"))
+
+    groups = src.mapping(doc["groups"], "groups", src.line_of(doc, "groups"))
+    if not groups:
+        raise src.error("groups", "no groups", src.line_of(doc, "groups"))
+    terms: dict[str, tuple[str, float]] = {}
+    term_where: dict[str, str] = {}
+    for group_name, group in groups.items():
+        where = f"groups.{group_name}"
+        line = src.line_of(groups, group_name)
+        group = src.mapping(group, where, line)
+        src.keys(group, where, {"why", "terms"}, required=("terms",))
+        if "why" in group:
+            src.text(group["why"], f"{where}.why", src.line_of(group, "why"))
+        for term, (weight, term_line) in src.weighted_terms(
+            group["terms"], f"{where}.terms", src.line_of(group, "terms")
+        ).items():
+            if term in terms:
+                raise src.error(
+                    f"{where}.terms[{term!r}]", f"duplicate term (already in {term_where[term]})", term_line
+                )
+            terms[term] = (str(group_name), weight)
+            term_where[term] = where
+
+    patterns: list[_Pattern] = []
+    raw_patterns = src.mapping(doc.get("patterns", {}), "patterns", src.line_of(doc, "patterns"))
+    for name, spec in raw_patterns.items():
+        where = f"patterns.{name}"
+        line = src.line_of(raw_patterns, name)
+        spec = src.mapping(spec, where, line)
+        src.keys(spec, where, {"group", "why", "regex", "weight"}, required=("group", "regex", "weight"))
+        group_name = src.text(spec["group"], f"{where}.group", src.line_of(spec, "group"))
+        if group_name not in groups:
+            raise src.error(f"{where}.group", f"unknown group {group_name!r}", src.line_of(spec, "group"))
+        regex_text = src.text(spec["regex"], f"{where}.regex", src.line_of(spec, "regex"))
+        try:
+            regex = re.compile(regex_text)
+        except re.error as exc:
+            raise src.error(f"{where}.regex", f"bad regular expression: {exc}", src.line_of(spec, "regex")) from None
+        if regex.search("") is not None:
+            raise src.error(f"{where}.regex", "matches the empty string", src.line_of(spec, "regex"))
+        weight = src.number(spec["weight"], f"{where}.weight", src.line_of(spec, "weight"))
+        patterns.append(_Pattern(str(name), group_name, regex, weight))
+
+    masked: dict[str, str] = {}
+    for key in ("inquiry_phrases", "benign_phrases"):
+        for phrase in src.term_list(doc.get(key, []), key, src.line_of(doc, key)):
+            if phrase in masked:
+                raise src.error(key, f"duplicate phrase {phrase!r} (also in {masked[phrase]})", src.line_of(doc, key))
+            if phrase in terms:
+                raise src.error(
+                    key,
+                    f"{phrase!r} is also a term of {term_where[phrase]}; it would never count",
+                    src.line_of(doc, key),
+                )
+            masked[phrase] = key
+
+    negation = src.mapping(doc.get("negation", {}), "negation", src.line_of(doc, "negation"))
+    src.keys(negation, "negation", {"why", "negators", "breakers"})
+    negators: dict[str, int] = {}
+    raw_negators = src.mapping(negation.get("negators", {}), "negation.negators", src.line_of(negation, "negators"))
+    for raw, window in raw_negators.items():
+        line = src.line_of(raw_negators, raw)
+        word = src.term(raw, f"negation.negators[{raw!r}]", line)
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise src.error(f"negation.negators[{raw!r}]", f"window must be a positive integer, got {window!r}", line)
+        if word in negators:
+            raise src.error(f"negation.negators[{raw!r}]", "duplicate negator after normalisation", line)
+        negators[word] = window
+    breakers = frozenset(
+        src.term_list(negation.get("breakers", []), "negation.breakers", src.line_of(negation, "breakers"))
+    )
+
+    combinations: list[_Combination] = []
+    raw_combos = src.mapping(doc.get("combinations", {}), "combinations", src.line_of(doc, "combinations"))
+    for name, spec in raw_combos.items():
+        where = f"combinations.{name}"
+        spec = src.mapping(spec, where, src.line_of(raw_combos, name))
+        src.keys(spec, where, {"group", "why", "with", "bonus"}, required=("group", "with", "bonus"))
+        raw_group = spec["group"]
+        group_names = [raw_group] if isinstance(raw_group, str) else raw_group
+        if not isinstance(group_names, list) or not group_names:
+            raise src.error(f"{where}.group", "must be a group name or a list of them", src.line_of(spec, "group"))
+        for group_name in group_names:
+            if group_name not in groups:
+                raise src.error(f"{where}.group", f"unknown group {group_name!r}", src.line_of(spec, "group"))
+        with_words = src.term_list(spec["with"], f"{where}.with", src.line_of(spec, "with"))
+        if not with_words:
+            raise src.error(f"{where}.with", "no words", src.line_of(spec, "with"))
+        bonus = src.number(spec["bonus"], f"{where}.bonus", src.line_of(spec, "bonus"))
+        combinations.append(_Combination(str(name), frozenset(map(str, group_names)), tuple(with_words), bonus))
+
+    intensity = src.mapping(doc.get("intensity", {}), "intensity", src.line_of(doc, "intensity"))
+    src.keys(
+        intensity,
+        "intensity",
+        {"why", "degree_words", "degree_weight", "degree_cap", "punctuation_weight", "punctuation_cap"},
+    )
+
+    def knob(key: str, default: float) -> float:
+        if key not in intensity:
+            return default
+        return src.number(intensity[key], f"intensity.{key}", src.line_of(intensity, key), minimum=-1e-9)
+
+    return _SeverityData(
+        threshold=threshold,
+        terms=terms,
+        patterns=tuple(patterns),
+        masked_phrases=tuple(masked),
+        negators=negators,
+        breakers=breakers,
+        combinations=tuple(combinations),
+        degree_words=tuple(
+            src.term_list(
+                intensity.get("degree_words", []), "intensity.degree_words", src.line_of(intensity, "degree_words")
+            )
+        ),
+        degree_weight=knob("degree_weight", 0.5),
+        degree_cap=knob("degree_cap", 1.0),
+        punctuation_weight=knob("punctuation_weight", 0.5),
+        punctuation_cap=knob("punctuation_cap", 1.0),
+    )
+
+
+_DEPARTMENT_KEY_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+def _load_departments(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, float]]]:
+    """Returns (department key → name, in file order) and (term → (department, weight))."""
+    src = _Source(path)
+    doc = src.mapping(src.load_yaml(), "top level")
+    src.keys(doc, "", {"departments"}, required=("departments",))
+    departments = src.mapping(doc["departments"], "departments", src.line_of(doc, "departments"))
+    if not departments:
+        raise src.error("departments", "no departments", src.line_of(doc, "departments"))
+    names: dict[str, str] = {}
+    terms: dict[str, tuple[str, float]] = {}
+    for key, spec in departments.items():
+        line = src.line_of(departments, key)
+        where = f"departments.{key}"
+        if not isinstance(key, str) or not _DEPARTMENT_KEY_RE.match(key):
+            raise src.error(where, "department key must be lower-case letters, digits and _", line)
+        spec = src.mapping(spec, where, line)
+        src.keys(spec, where, {"name", "terms"}, required=("name", "terms"))
+        names[key] = src.text(spec["name"], f"{where}.name", src.line_of(spec, "name"))
+        for term, (weight, term_line) in src.weighted_terms(
+            spec["terms"], f"{where}.terms", src.line_of(spec, "terms")
+        ).items():
+            if term in terms:
+                raise src.error(
+                    f"{where}.terms[{term!r}]", f"duplicate term (already in departments.{terms[term][0]})", term_line
+                )
+            terms[term] = (key, weight)
+    return names, terms
+
+
+def _load_userdict(path: Path) -> list[tuple[str, int | None, str | None]]:
+    """jieba user dictionary lines ``word [freq] [tag]``; blank lines and ``#`` comments are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise KnowledgeDataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnowledgeDataError(f"{path}: cannot read: {exc}") from None
+    entries: list[tuple[str, int | None, str | None]] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) > 3:
+            raise KnowledgeDataError(f"{path} line {number}: expected 'word [freq] [tag]', got {line!r}")
+        word = normalize(parts[0]).strip()
+        if not word:
+            raise KnowledgeDataError(f"{path} line {number}: empty word")
+        freq: int | None = None
+        tag: str | None = None
+        if len(parts) >= 2:
+            if not parts[1].isdigit():
+                raise KnowledgeDataError(f"{path} line {number}: {word!r}: freq {parts[1]!r} is not a whole number")
+            freq = int(parts[1])
+        if len(parts) == 3:
+            tag = parts[2]
+        if word in seen:
+            raise KnowledgeDataError(f"{path} line {number}: duplicate word {word!r} (first at line {seen[word]})")
+        seen[word] = number
+        entries.append((word, freq, tag))
+    return entries
+
+
+# --------------------------------------------------------------------------------------------
+# Matching
+# --------------------------------------------------------------------------------------------
+
+
+class _Terms:
+    """Occurrences of literal terms, longest first at each position (one compiled alternation)."""
+
+    __slots__ = ("_overlapping", "_regex")
+
+    def __init__(self, terms: Collection[str]) -> None:
+        ordered = sorted(terms, key=lambda term: (-len(term), term))
+        alternation = "|".join(map(re.escape, ordered))
+        self._regex = re.compile(alternation) if ordered else None
+        self._overlapping = re.compile(f"(?=({alternation}))") if ordered else None
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """Leftmost-longest, non-overlapping."""
+        if self._regex is None:
+            return iter(())
+        return self._regex.finditer(text)
+
+    def find_overlapping(self, text: str) -> Iterator[tuple[str, int]]:
+        """The longest term starting at each position, dropping those inside an earlier, longer match:
+        "发生踩踏事故" yields 发生踩踏 and 踩踏事故 (which overlap), but not 踩踏 (inside both)."""
+        if self._overlapping is None:
+            return
+        reach = 0
+        for m in self._overlapping.finditer(text):
+            start, end = m.start(1), m.end(1)
+            if end <= reach:
+                continue
+            reach = end
+            yield m.group(1), start
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return None if self._regex is None else self._regex.search(text)
+
+
+@dataclass(slots=True)
+class _Contribution:
+    kind: str  # term | pattern | combination | intensity
+    label: str  # the term, the matched text of a pattern, the combination's name
+    weight: float
+    start: int = 0
+    group: str | None = None
+    negated_by: str | None = None  # set when a negator cancelled it (weight then does not count)
+
+
+@dataclass(slots=True)
+class _Analysis:
+    severity_score: float
+    contributions: list[_Contribution] = field(default_factory=list)
+    department: str = ""
+    department_confidence: float = 0.0
+    department_terms: list[tuple[str, float, int]] = field(default_factory=list)
+
+
+def _is_clause_break(token: str) -> bool:
+    """Punctuation, emoji and whitespace end a negator's reach (CJK characters are alphanumeric)."""
+    return not any(ch.isalnum() for ch in token)
+
+
+# --------------------------------------------------------------------------------------------
+# The classifier
+# --------------------------------------------------------------------------------------------
+
+
+class Classifier:
+    """Severity (R6.1d) and department (R6.2) of a follower message. Build with ``Classifier.load()``."""
+
+    def __init__(
+        self,
+        severity: _SeverityData,
+        department_names: dict[str, str],
+        department_terms: dict[str, tuple[str, float]],
+        userdict: list[tuple[str, int | None, str | None]],
+        fallback: str,
+    ) -> None:
+        self._severity = severity
+        self._department_names = dict(department_names)
+        self._department_order = {key: index for index, key in enumerate(department_names)}
+        self._department_terms = dict(department_terms)
+        self.fallback = fallback
+
+        self._severity_terms = _Terms(severity.terms)
+        self._masked = _Terms(severity.masked_phrases)
+        self._degree = _Terms(severity.degree_words)
+        self._combination_words = [_Terms(combo.with_words) for combo in severity.combinations]
+        self._max_window = max(severity.negators.values(), default=0)
+        self._departments = _Terms(department_terms)
+
+        # A private tokenizer, so that loading is explicit and repeatable and nobody else's
+        # add_word changes our segmentation. It loads jieba's main dictionary (cached in the
+        # temp directory by jieba), then our domain words.
+        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer.initialize()
+        for word, freq, tag in userdict:
+            self._tokenizer.add_word(word, freq, tag)
+
+    @classmethod
+    def load(
+        cls,
+        data_dir: Path | None = None,
+        *,
+        departments: Collection[str] | None = None,
+        fallback: str = "info_center",
+    ) -> Classifier:
+        """Read and validate ``severity.yaml``, ``departments.yaml`` and ``userdict.txt`` from ``data_dir``
+        (default ``knowledge/data``). When ``departments`` (the configured keys) is given, every department
+        in the data and the fallback must be among them. Raises KnowledgeDataError on any problem, before
+        the (slower) tokenizer is built."""
+        data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
+        severity = _load_severity(data_dir / SEVERITY_FILE)
+        names, terms = _load_departments(data_dir / DEPARTMENTS_FILE)
+        userdict = _load_userdict(data_dir / USERDICT_FILE)
+        departments_path = data_dir / DEPARTMENTS_FILE
+        if departments is not None:
+            known = set(departments)
+            for key in names:
+                if key not in known:
+                    raise KnowledgeDataError(
+                        f"{departments_path}: departments.{key}: not a configured department "
+                        f"(configured: {', '.join(sorted(known))})"
+                    )
+            if fallback not in known:
+                raise KnowledgeDataError(
+                    f"fallback department {fallback!r} is not a configured department "
+                    f"(configured: {', '.join(sorted(known))})"
+                )
+        elif fallback not in names:
+            raise KnowledgeDataError(f"{departments_path}: fallback department {fallback!r} is not defined in the file")
+        return cls(severity, names, terms, userdict, fallback)
+
+    # -- public ------------------------------------------------------------------------------
+
+    @property
+    def threshold(self) -> float:
+        return self._severity.threshold
+
+    @property
+    def departments(self) -> dict[str, str]:
+        """Department key → name, as in departments.yaml (the order breaks ties)."""
+        return dict(self._department_names)
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens the classifier sees (normalised text, private tokenizer); for diagnostics and tests."""
+        return [word for word, _, _ in self._tokenizer.tokenize(normalize(_as_text(text))[:MAX_CHARS], HMM=False)]
+
+    def classify(self, text: str) -> Classification:
+        analysis = self._analyse(text)
+        severity = self._severity
+        score = round(analysis.severity_score, 2)
+        counted = sorted(
+            (c for c in analysis.contributions if c.kind in ("term", "pattern") and c.negated_by is None),
+            key=lambda c: (-c.weight, c.start),
+        )
+        matched: list[str] = []
+        for label in [c.label for c in counted] + [term for term, _, _ in analysis.department_terms]:
+            if label not in matched:
+                matched.append(label)
+        return Classification(
+            severity=CRITICAL if score >= severity.threshold else ROUTINE,
+            department=analysis.department,
+            department_confidence=analysis.department_confidence,
+            score=score,
+            matched=tuple(matched),
+        )
+
+    def explain(self, text: str) -> dict[str, Any]:
+        """Every contribution to the decision, including negated terms, combinations and intensity."""
+        analysis = self._analyse(text)
+        classification = self.classify(text)
+        return {
+            **classification.to_dict(),
+            "threshold": self._severity.threshold,
+            "contributions": [
+                {
+                    "kind": c.kind,
+                    "label": c.label,
+                    "group": c.group,
+                    "weight": c.weight,
+                    "counted": c.negated_by is None,
+                    "negated_by": c.negated_by,
+                }
+                for c in analysis.contributions
+            ],
+            "department_terms": [{"term": t, "weight": w} for t, w, _ in analysis.department_terms],
+        }
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _analyse(self, text: str) -> _Analysis:
+        norm = normalize(_as_text(text))[:MAX_CHARS]
+        tokens = _Tokens(self._tokenizer, norm)
+        severity_score, contributions = self._score(norm, tokens)
+        analysis = _Analysis(severity_score=severity_score, contributions=contributions)
+        self._route(norm, tokens, analysis)
+        return analysis
+
+    def _score(self, norm: str, tokens: _Tokens) -> tuple[float, list[_Contribution]]:
+        data = self._severity
+        masked = norm
+        spans = [(m.start(), m.end()) for m in self._masked.finditer(norm)]
+        if spans:
+            parts: list[str] = []
+            last = 0
+            for start, end in spans:
+                parts.append(norm[last:start])
+                parts.append(_MASK * (end - start))
+                last = end
+            parts.append(norm[last:])
+            masked = "".join(parts)
+
+        contributions: list[_Contribution] = []
+        counted: set[str] = set()
+        negated: dict[str, _Contribution] = {}
+
+        # (kind, key, label, weight, start, group); a term or a pattern counts once, at its first
+        # occurrence that no negator cancels
+        candidates: list[tuple[str, str, str, float, int, str]] = []
+        for term, start in self._severity_terms.find_overlapping(masked):
+            group, weight = data.terms[term]
+            candidates.append(("term", "t:" + term, term, weight, start, group))
+        for pattern in data.patterns:
+            for m in pattern.regex.finditer(masked):
+                candidates.append(("pattern", "p:" + pattern.name, m.group(), pattern.weight, m.start(), pattern.group))
+        candidates.sort(key=lambda c: c[4])
+
+        for kind, key, label, weight, start, group in candidates:
+            if key in counted:
+                continue
+            if kind == "term" and tokens.straddles(start, start + len(label)):
+                continue  # "去世" in 去/世界公园: the characters belong to two other words
+            negator = self._negator_before(tokens, norm, start)
+            if negator is not None:
+                negated.setdefault(key, _Contribution(kind, label, weight, start, group, negator))
+                continue
+            counted.add(key)
+            negated.pop(key, None)
+            contributions.append(_Contribution(kind, label, weight, start, group))
+
+        base = sum(c.weight for c in contributions)
+        groups_hit = {c.group for c in contributions}
+        for combo, words in zip(data.combinations, self._combination_words, strict=True):
+            if combo.groups & groups_hit:
+                hit = words.search(norm)
+                if hit is not None:
+                    contributions.append(
+                        _Contribution("combination", f"{combo.name}({hit.group()})", combo.bonus, hit.start())
+                    )
+                    base += combo.bonus
+
+        score = base
+        if base > 0:
+            degree = sorted({m.group() for m in self._degree.finditer(masked)})
+            degree_bonus = min(data.degree_cap, data.degree_weight * len(degree))
+            runs = _PUNCT_RUN_RE.findall(norm)
+            punct_bonus = min(data.punctuation_cap, data.punctuation_weight * len(runs))
+            if degree_bonus > 0:
+                contributions.append(_Contribution("intensity", "+".join(degree), degree_bonus))
+            if punct_bonus > 0:
+                contributions.append(_Contribution("intensity", "".join(runs)[:12], punct_bonus))
+            score += degree_bonus + punct_bonus
+        contributions.extend(negated.values())
+        return score, contributions
+
+    def _negator_before(self, tokens: _Tokens, norm: str, start: int) -> str | None:
+        """The negator cancelling a match at ``start``, if one stands within its window in the same clause."""
+        data = self._severity
+        if not data.negators:
+            return None
+        index = bisect.bisect_right(tokens.ends, start)  # tokens[:index] end at or before start
+        # the token that straddles ``start`` contributes its part before the match ("没" of "没受伤")
+        if index < len(tokens.starts) and tokens.starts[index] < start:
+            head = norm[tokens.starts[index] : start]
+            if data.negators.get(head, 0) >= 1:
+                return head
+            if head in data.breakers or _is_clause_break(head):
+                return None
+        for distance, i in enumerate(range(index - 1, -1, -1), start=1):
+            word = tokens.words[i]
+            if word in data.breakers or _is_clause_break(word):
+                return None
+            window = data.negators.get(word)
+            if window is not None and distance <= window:
+                return word
+            if distance >= self._max_window:
+                return None
+        return None
+
+    def _route(self, norm: str, tokens: _Tokens, analysis: _Analysis) -> None:
+        scores: dict[str, float] = {}
+        seen: set[str] = set()
+        hits: dict[str, list[tuple[str, float, int]]] = {}
+        for m in self._departments.finditer(norm):
+            term = m.group()
+            if term in seen or tokens.straddles(m.start(), m.end()):
+                continue
+            seen.add(term)
+            department, weight = self._department_terms[term]
+            scores[department] = scores.get(department, 0.0) + weight
+            hits.setdefault(department, []).append((term, weight, m.start()))
+        if not scores:
+            analysis.department = self.fallback
+            analysis.department_confidence = _FALLBACK_CONFIDENCE
+            return
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], self._department_order[kv[0]]))
+        best_key, best = ranked[0]
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        # strength: how much evidence (one weight-3 term → 0.63, two → 0.86); margin: how clear the
+        # winner is (tied → 0). A tie can therefore never reach 0.5.
+        strength = 1.0 - math.exp(-best / 3.0)
+        margin = (best - second) / best
+        analysis.department = best_key
+        analysis.department_confidence = round(strength * (0.5 + 0.5 * margin), 3)
+        analysis.department_terms = sorted(hits[best_key], key=lambda h: (-h[1], h[2]))
+
+
+class _Tokens:
+    """Tokens of one normalised message with their character offsets."""
+
+    __slots__ = ("ends", "starts", "words")
+
+    def __init__(self, tokenizer: jieba.Tokenizer, text: str) -> None:
+        self.words: list[str] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for word, start, end in tokenizer.tokenize(text, HMM=False):
+            self.words.append(word)
+            self.starts.append(start)
+            self.ends.append(end)
+
+    def straddles(self, start: int, end: int) -> bool:
+        """True when a word begins inside the span [start, end) and runs on past its end: the term's tail
+        belongs to the next word, so the term was never said (去世 in 去/世界公园, 打人 in 打/人家, 大火 in
+        大/火锅, 起火 in 一起/火锅). A term may be whole words, lie inside one word (受伤 in 受伤者), or
+        begin inside a word (人死了 in 有人/死/了)."""
+        if not self.starts or end <= start:
+            return False
+        last = bisect.bisect_right(self.starts, end - 1) - 1
+        return last >= 0 and start < self.starts[last] < end < self.ends[last]
+
+
+def _as_text(text: object) -> str:
+    if isinstance(text, str):
+        return text
+    if text is None:
+        return ""
+    if isinstance(text, bytes | bytearray):
+        return bytes(text).decode("utf-8", errors="replace")
+    return str(text)

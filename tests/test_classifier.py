@@ -1,0 +1,607 @@
+"""knowledge.classifier: severity (R6.1d) and department routing (R6.2).
+
+R6.1d: "major problems and negative information that directly harm the bureau's reputation" are
+critical and must reach a responsible person within one hour. A false alarm wakes a department
+head; a miss means the bureau hears of a stampede from the newspaper. The tables below pin both
+sides: realistic critical messages (netizen style, voice recognition without punctuation,
+traditional characters, emoji) and tricky routine ones (negation, questions about how to
+complain, ordinary complaints, figures of speech).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from knowledge import Classification, Classifier, KnowledgeDataError
+from knowledge.classifier import CRITICAL, DATA_DIR, ROUTINE, normalize
+
+CROSSWOZ = Path(__file__).parent / "data" / "crosswoz" / "user_requests_attraction_hotel.jsonl"
+KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "knowledge"
+
+# The department keys shipped in config.yaml (fixed for this product).
+DEPARTMENT_KEYS = (
+    "office",
+    "info_center",
+    "market",
+    "enforcement",
+    "public_service",
+    "arts",
+    "heritage",
+    "broadcasting",
+    "industry",
+)
+
+
+@pytest.fixture(scope="module")
+def clf() -> Classifier:
+    # jieba's dictionary loads once for the whole module (about half a second).
+    return Classifier.load(departments=DEPARTMENT_KEYS, fallback="info_center")
+
+
+# --------------------------------------------------------------------------------------------
+# R6.1d: critical messages — (message, a term that must be among `matched`)
+# --------------------------------------------------------------------------------------------
+
+CRITICAL_MESSAGES: list[tuple[str, str]] = [
+    # voice recognition: no punctuation
+    ("我在景区被打了要找记者曝光你们", "曝光"),
+    ("喂你好我跟你说啊我们在那个景区里面被人打了现在头上还在流血你们管不管", "流血"),
+    ("那个旅行社老板跑了我们几十个人的钱都没了我要去告他们还要找记者", "找记者"),
+    ("景区发生踩踏了好多人倒在地上快来人啊", "发生踩踏"),
+    ("救命 我们被困在山上了 天黑了 下不去", "救命"),
+    ("你们再不管我就天天去市政府门口上访", "上访"),
+    # safety incidents
+    ("黄河风景区有个小孩掉水里了，现在还没找到", "掉水里"),
+    ("刚才在游乐园过山车上有人摔下来了，流了好多血", "摔下来"),
+    ("酒店着火了！！浓烟很大，消防车还没到", "着火"),
+    ("玻璃栈道塌了 有游客受伤", "受伤"),
+    ("我们团二十多个人在农家乐吃完饭上吐下泻，现在都在医院", "上吐下泻"),
+    ("索道停在半空一个多小时了，我们被困在上面，没人来救", "被困"),
+    ("我家孩子在景区走失了，已经两个小时了，求求你们帮忙找找", "走失"),
+    ("演唱会散场人太多，挤倒了好几个人，有人被踩伤", "踩伤"),
+    ("博物馆展厅天花板掉下来砸伤了一个老人", "砸伤"),
+    ("漂流的时候船翻了，有人溺水", "溺水"),
+    ("民宿的燃气爆炸了，窗户全碎了", "爆炸"),
+    ("庙会现场发生火灾，大家都在往外跑", "火灾"),
+    ("已经有人死了你们还在这里推卸责任", "人死了"),
+    ("景区大门口挤满了人，前面有人晕倒了，叫了120", "叫了120"),
+    ("游乐设施突然断了，好几个小孩摔下来了", "摔下来"),
+    ("大巴车在去景区的路上翻车了", "翻车"),
+    ("景区山体滑坡，埋了几个人", "滑坡"),
+    ("酒店的自助餐有问题，全团的人都食物中毒了", "食物中毒"),
+    ("网吧里有人打架，有人被捅了", "被捅"),
+    ("景区演出的时候舞台倒了砸到观众", "砸到"),
+    ("景区里面有人跳河了", "跳河"),
+    ("研学的学生在景区门口被大巴撞了", "被大巴撞了"),
+    ("KTV里有未成年人陪酒，还有人吸毒", "吸毒"),
+    ("景区工作人员把游客打得头破血流", "头破血流"),
+    # threats to go to the media or higher authorities
+    ("再不给我退钱，我就去12345投诉你们", "去12345"),
+    ("导游带我们去购物店不买不让走，还动手打人，我已经报警了", "打人"),
+    ("我要把这件事发到网上让大家看看你们是怎么管理的", "发到网上"),
+    ("如果今天不给个说法，明天我就去省里上访", "上访"),
+    ("这件事已经上热搜了，你们还不回应吗", "上热搜"),
+    ("视频已经在网上疯传了，说你们景区宰客打人", "疯传"),
+    ("我已经联系了电视台的记者，明天来现场", "联系了电视台的记者"),
+    ("举报到省里去，看你们管不管", "举报到省里"),
+    ("我打了12345都没用，准备去北京上访", "上访"),
+    ("不处理的话我就找媒体曝光，让全网都看看", "曝光"),
+    # accusations of official misconduct
+    ("你们文旅局就是不作为，旅行社骗了我们几十个老人你们一点不管", "不作为"),
+    ("这家KTV老板是黑社会，后面有保护伞，你们敢查吗", "保护伞"),
+    ("听说执法队的人收红包，所以才一直不查那家网吧", "收红包"),
+    ("举报文旅局某科长收受贿赂，给不合格的景区评4A", "收受贿赂"),
+    ("景区和文旅局官商勾结，门票乱涨价没人管", "官商勾结"),
+    ("我要去纪委举报你们局长", "纪委"),
+    ("你们的执法人员吃拿卡要，每次来都要拿东西", "吃拿卡要"),
+    ("某领导亲戚开的景区违规建设没人敢管，这就是腐败", "腐败"),
+    ("景区工作人员和黄牛勾结倒卖门票，你们文旅局就是他们的保护伞", "保护伞"),
+    ("我在执法大队举报了三次都不理，你们就是官僚主义，不作为！！！", "不作为"),
+    # large-scale fraud with many victims
+    ("某某旅行社卷款跑路了，上百名游客的团费都没了", "卷款跑路"),
+    ("老年旅游团免费旅游是骗局，我妈他们一车人都被骗去买保健品了", "一车人都被骗"),
+    ("我们小区三十多户都被这家旅游公司骗了，涉及金额上百万", "三十多户都被这家旅游公司骗"),
+    # traditional characters
+    ("網吧老闆打人，我朋友頭破血流，你們管不管", "头破血流"),
+    ("景區發生踩踏事故，多人受傷", "踩踏事故"),
+    ("導遊強迫購物還威脅我們，再不處理就找媒體曝光", "曝光"),
+    ("我們在景區發生踩踏，好多人受傷了", "发生踩踏"),
+    # emoji
+    ("😡😡😡景区踩踏了有人受伤了快派人来", "受伤"),
+    ("🔥🔥酒店起火了🔥🔥", "起火"),
+    ("😭😭孩子在游乐园骨折了，设施根本没人检修😭", "骨折"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "deciding"), CRITICAL_MESSAGES, ids=[f"critical{i:02d}" for i in range(len(CRITICAL_MESSAGES))]
+)
+def test_r6_1d_critical_messages_are_critical(clf: Classifier, text: str, deciding: str) -> None:
+    result = clf.classify(text)
+    assert result.severity == CRITICAL, clf.explain(text)
+    assert result.score >= clf.threshold
+    assert result.matched, "a critical decision must say which terms decided it"
+    assert deciding in result.matched, result.matched
+
+
+def test_r6_1d_critical_table_is_large_enough() -> None:
+    assert len(CRITICAL_MESSAGES) >= 40
+    assert len({t for t, _ in CRITICAL_MESSAGES}) == len(CRITICAL_MESSAGES)
+
+
+# --------------------------------------------------------------------------------------------
+# R6.1d false alarms: routine messages that look dangerous to a naive word list
+# --------------------------------------------------------------------------------------------
+
+ROUTINE_MESSAGES: list[str] = [
+    "在吗",
+    "123",
+    "你好",
+    "？？？",
+    "投诉电话是多少",
+    "不是投诉，就问一下博物馆周一开门吗",
+    "酒店房间不干净，床单上有头发",
+    "旅行社说好的纯玩团结果还是进了购物店，我要投诉",
+    "怎么投诉黑导游",
+    "如何举报网吧接纳未成年人",
+    "举报渠道有哪些",
+    "没有人受伤，就是想反映一下景区台阶有点滑",
+    "景区人太多了，快挤死了，能不能限流",
+    "热死了，景区能不能多设点遮阳棚",
+    "请问节假日景区如何防止踩踏事故",
+    "万一发生火灾应该从哪个出口走？",
+    "这个景区有没有溺水的安全提示牌？",
+    "你们公众号的新媒体运营岗位还招人吗",
+    "我想了解一下记者证在哪里办理",
+    "电视台的信号最近不好，有线电视老是卡",
+    "卫星锅还能装吗",
+    "酒店的服务态度太差了！！！前台一直玩手机",
+    "导游太坑了，强制购物，我们要求退款",
+    "门票太贵了吧，一百多块钱！！！",
+    "豫剧院这周末有什么演出？",
+    "图书馆几点闭馆",
+    "非遗展览在哪里举办",
+    "请问文物保护单位可以拍照吗",
+    "景区的消费券怎么领",
+    "剧场的演出票可以退吗",
+    "网吧太吵了影响休息",
+    "我被骗了，买的门票是假的，能退吗",
+    "我想投诉一家酒店，押金一直不退",
+    "去世界公园怎么走",
+    "火锅店卫生太差了",
+    "请问你们局的办公地址在哪",
+    "请问打12345可以投诉旅行社吗",
+    "温馨提示：景区内严禁踩踏草坪",
+    "游客踩踏草坪没人管",
+    "我想报名参加文化馆的免费培训班",
+    "数字电视机顶盒坏了找谁修",
+    "你们的自动回复怎么没有用",
+    "考古发掘现场可以参观吗",
+    "暑假带孩子去哪个4A景区好玩",
+    "请问景区有没有急救站？",
+    "拉肚子了，是不是酒店早餐不新鲜",
+    "上次说的事情处理得怎么样了？",
+    "这个KTV营业到凌晨三点，音乐声特别大，扰民！！",
+    "不会出现踩踏吧？",
+    "没有发生火灾，只是烟雾报警器响了",
+    "谢谢你们的答复，问题已经解决了👍",
+    "hello, what time does the museum open?",
+    "有線電視收費標準是多少",
+    "請問圖書館週末開放嗎",
+    "宾馆隔音太差，一晚上没睡好",
+    "旅游团行程被随意更改，导游态度恶劣",
+    "记者采访需要提前预约吗",
+    "想问一下A级景区评定的标准",
+    "你们发微博说今天免费开放，是真的吗",
+    "不是我要曝光谁，就是想提个建议：景区厕所太少了",
+    "景区安全隐患排查的结果在哪里公布",
+]
+
+
+@pytest.mark.parametrize("text", ROUTINE_MESSAGES, ids=[f"routine{i:02d}" for i in range(len(ROUTINE_MESSAGES))])
+def test_r6_1d_tricky_routine_messages_are_not_critical(clf: Classifier, text: str) -> None:
+    result = clf.classify(text)
+    assert result.severity == ROUTINE, clf.explain(text)
+    assert result.score < clf.threshold
+
+
+def test_r6_1d_routine_table_is_large_enough() -> None:
+    assert len(ROUTINE_MESSAGES) >= 40
+    assert len(set(ROUTINE_MESSAGES)) == len(ROUTINE_MESSAGES)
+
+
+def _crosswoz_texts() -> list[str]:
+    with CROSSWOZ.open(encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line in fh if line.strip()]
+
+
+def test_r6_1d_crosswoz_routine_requests_never_critical(clf: Classifier) -> None:
+    texts = _crosswoz_texts()
+    assert len(texts) == 400
+    false_alarms = [(t, clf.classify(t).matched) for t in texts if clf.classify(t).severity != ROUTINE]
+    assert false_alarms == []
+
+
+def test_crosswoz_license_notice_is_kept_with_the_copy() -> None:
+    readme = (CROSSWOZ.parent / "README.md").read_text(encoding="utf-8")
+    assert "Apache-2.0" in readme and "CrossWOZ" in readme
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring details: negation, question-about, intensity, combinations
+# --------------------------------------------------------------------------------------------
+
+
+def test_r6_1d_negator_before_a_term_cancels_it(clf: Classifier) -> None:
+    assert clf.classify("景区有人受伤").severity == CRITICAL
+    assert clf.classify("景区没有人受伤").severity == ROUTINE
+    assert clf.classify("景区并没有发生踩踏").severity == ROUTINE
+    explained = clf.explain("没有人受伤")
+    assert [c["negated_by"] for c in explained["contributions"] if c["label"] == "受伤"] == ["没有人"]
+
+
+def test_r6_1d_negation_stops_at_the_clause_or_a_breaker(clf: Classifier) -> None:
+    # "不" negates 处理, not 曝光: the threat stands.
+    assert clf.classify("再不处理我就曝光").severity == CRITICAL
+    assert clf.classify("不退钱的话我就找记者").severity == CRITICAL
+    assert clf.classify("不是投诉，是要曝光你们").severity == CRITICAL
+    assert clf.classify("没人管，孩子都受伤了").severity == CRITICAL
+
+
+def test_r6_1d_buzuowei_is_a_term_not_a_negation(clf: Classifier) -> None:
+    result = clf.classify("你们文旅局不作为")
+    assert result.severity == CRITICAL
+    assert result.matched[0] == "不作为"
+
+
+def test_r6_1d_asking_how_to_complain_is_not_a_complaint(clf: Classifier) -> None:
+    asked = clf.classify("投诉电话是多少")
+    made = clf.classify("我要投诉")
+    assert asked.score == 0
+    assert made.score > 0 and made.severity == ROUTINE
+    assert clf.classify("如何举报官商勾结").severity == CRITICAL  # the accusation still counts
+
+
+def test_r6_1d_intensity_adds_a_little_only_to_a_concern(clf: Classifier) -> None:
+    calm = clf.classify("我要投诉")
+    loud = clf.classify("我非常非常生气，我要投诉！！！")
+    assert calm.score < loud.score < clf.threshold
+    assert clf.classify("太好了！！！谢谢！！！").score == 0
+
+
+def test_r6_1d_safety_word_at_a_crowded_place_is_stronger(clf: Classifier) -> None:
+    alone = clf.classify("踩踏")
+    at_venue = clf.classify("景区踩踏")
+    assert alone.severity == ROUTINE
+    assert at_venue.severity == CRITICAL
+    assert at_venue.score > alone.score
+
+
+def test_r6_1d_fraud_is_critical_only_with_many_victims(clf: Classifier) -> None:
+    assert clf.classify("我被这家旅行社骗了").severity == ROUTINE
+    assert clf.classify("我们团三十多个人都被这家旅行社骗了").severity == CRITICAL
+
+
+def test_r6_1d_matched_lists_severity_terms_before_department_terms(clf: Classifier) -> None:
+    result = clf.classify("景区发生火灾")
+    assert result.matched[0] == "火灾"
+    assert "景区" in result.matched
+    assert result.matched.index("火灾") < result.matched.index("景区")
+
+
+def test_r6_1d_a_word_split_across_other_words_does_not_count(clf: Classifier) -> None:
+    # 去世 in 去/世界公园, 打人 in 打/人家, 大火 in 大/火锅
+    for text in ("去世界公园怎么走", "我去打人家电话问问", "大火锅店开门了吗"):
+        assert clf.classify(text).score == 0, clf.explain(text)
+
+
+# --------------------------------------------------------------------------------------------
+# R6.2: department routing
+# --------------------------------------------------------------------------------------------
+
+DEPARTMENT_CASES: list[tuple[str, str]] = [
+    ("请问你们局的办公地址在哪", "office"),
+    ("我想申请政府信息公开", "office"),
+    ("文旅局今年的招聘公告什么时候出", "office"),
+    ("我是报社的，想采访一下局领导", "office"),
+    ("公众号菜单里的预约入口打不开", "info_center"),
+    ("有没有本地的旅游攻略推荐", "info_center"),
+    ("你们的小程序一直闪退", "info_center"),
+    ("酒店房间不干净，床单上有头发", "market"),
+    ("导游强制购物，不买不让下车", "market"),
+    ("旅行社不给退团费", "market"),
+    ("一日游被宰客了", "market"),
+    ("网吧接纳未成年人上网", "enforcement"),
+    ("楼下KTV噪音扰民到半夜", "enforcement"),
+    ("学校门口的书店卖盗版书", "enforcement"),
+    ("广场上有人搞无证演出", "enforcement"),
+    ("图书馆几点闭馆", "public_service"),
+    ("博物馆周一开门吗", "public_service"),
+    ("文化馆的免费培训班怎么报名", "public_service"),
+    ("社区文化站可以借来排练广场舞吗", "public_service"),
+    ("豫剧院周末有什么演出", "arts"),
+    ("话剧的演出票怎么退", "arts"),
+    ("交响乐团的新年音乐会什么时候开票", "arts"),
+    ("文物保护单位的墙上被人乱刻字", "heritage"),
+    ("非遗传承人怎么申报", "heritage"),
+    ("工地上挖出了古墓，应该找谁", "heritage"),
+    ("有线电视信号不好，老是卡", "broadcasting"),
+    ("卫星锅还能装吗", "broadcasting"),
+    ("机顶盒坏了找谁修", "broadcasting"),
+    ("5A景区门票有什么优惠政策", "industry"),
+    ("文旅消费券怎么领", "industry"),
+    ("星级酒店评定需要什么条件", "industry"),
+    ("想了解一下旅游项目招商的政策", "industry"),
+    # a critical message is routed like any other
+    ("网吧老闆打人，我朋友頭破血流", "enforcement"),
+    ("你们文旅局局长收受贿赂", "office"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "department"), DEPARTMENT_CASES, ids=[f"{d}-{i:02d}" for i, (_, d) in enumerate(DEPARTMENT_CASES)]
+)
+def test_r6_2_department_routing(clf: Classifier, text: str, department: str) -> None:
+    result = clf.classify(text)
+    assert result.department == department, clf.explain(text)
+    assert result.department_confidence >= 0.5, clf.explain(text)
+    assert set(result.matched) & set(clf.explain(text)["matched"])
+
+
+def test_r6_2_department_table_covers_every_key() -> None:
+    assert len(DEPARTMENT_CASES) >= 30
+    assert {d for _, d in DEPARTMENT_CASES} == set(DEPARTMENT_KEYS)
+
+
+@pytest.mark.parametrize("text", ["在吗", "", "123", "😀😀😀", "好的谢谢"])
+def test_r6_2_unmatched_message_falls_back_to_info_center_with_low_confidence(clf: Classifier, text: str) -> None:
+    result = clf.classify(text)
+    assert result.department == "info_center"
+    assert result.department_confidence < 0.5
+    assert result.severity == ROUTINE
+
+
+def test_r6_2_tied_topics_give_low_confidence(clf: Classifier) -> None:
+    # 网吧 (enforcement, 3) and 图书馆 (public_service, 3): a genuine tie
+    result = clf.classify("网吧和图书馆")
+    assert result.department in {"enforcement", "public_service"}
+    assert result.department_confidence < 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# The public object
+# --------------------------------------------------------------------------------------------
+
+
+def test_classification_to_dict_is_json_ready(clf: Classifier) -> None:
+    result = clf.classify("景区发生踩踏事故")
+    data = result.to_dict()
+    assert json.loads(json.dumps(data, ensure_ascii=False)) == data
+    assert set(data) == {"severity", "department", "department_confidence", "score", "matched", "faq"}
+    assert data["faq"] is None
+    assert isinstance(data["matched"], list)
+    assert isinstance(result, Classification)
+    with pytest.raises(AttributeError):
+        result.severity = ROUTINE  # type: ignore[misc]
+
+
+def test_department_confidence_and_score_ranges(clf: Classifier) -> None:
+    for text in [t for t, _ in CRITICAL_MESSAGES] + ROUTINE_MESSAGES:
+        result = clf.classify(text)
+        assert 0.0 <= result.department_confidence <= 1.0
+        assert result.score >= 0
+        assert result.department in DEPARTMENT_KEYS
+        assert result.faq is None
+
+
+def test_private_tokenizer_keeps_domain_words_whole(clf: Classifier) -> None:
+    assert clf.tokens("没有人受伤") == ["没有人", "受伤"]
+    assert "不作为" in clf.tokens("你们文旅局不作为")
+    assert "卫星锅" in clf.tokens("卫星锅还能装吗")
+    # our user dictionary goes into a private tokenizer, never into jieba's global one
+    import jieba
+
+    assert "卫星锅" not in jieba.dt.FREQ
+
+
+def test_normalize_traditional_fullwidth_and_controls() -> None:
+    assert normalize("網吧老闆打人") == "网吧老板打人"
+    assert normalize("ＫＴＶ！！") == "ktv!!"
+    assert normalize("受\x1d傷") == "受 伤"
+
+
+def test_classification_speed(clf: Classifier) -> None:
+    texts = _crosswoz_texts()
+    start = time.perf_counter()
+    for text in texts * 3:
+        clf.classify(text)
+    rate = len(texts) * 3 / (time.perf_counter() - start)
+    assert rate > 2000, f"{rate:.0f} messages/s"
+
+
+# --------------------------------------------------------------------------------------------
+# Robustness: any str, never raise
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "\x1d\x1d\x1d",
+        "受\x1d伤",
+        "\x00\x01\x7f",
+        "😀" * 500,
+        "👨‍👩‍👧‍👦🏳️‍🌈",
+        "\ud800\udfff",
+        "a" * 20_000,
+        "我在景区被打了" * 3000,
+        "景区" + "！" * 5000,
+        "Is anyone hurt? The museum is closed!!",
+        "\u202e\u200b踩踏\ufeff",
+        "\n\t\r",
+        "[[[(((",
+    ],
+    ids=lambda t: f"len{len(t)}-{t[:6].encode('unicode_escape').decode()[:24]}",
+)
+def test_never_raises_on_odd_input(clf: Classifier, text: str) -> None:
+    result = clf.classify(text)
+    assert result.severity in {ROUTINE, CRITICAL}
+    assert result.department in DEPARTMENT_KEYS
+    json.dumps(result.to_dict())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=300))
+def test_never_raises_on_any_text(clf: Classifier, text: str) -> None:
+    result = clf.classify(text)
+    assert result.severity in {ROUTINE, CRITICAL}
+    assert (result.severity == CRITICAL) == (result.score >= clf.threshold)
+
+
+def test_long_message_is_analysed_quickly(clf: Classifier) -> None:
+    start = time.perf_counter()
+    result = clf.classify("景区的环境不错。" * 2300 + "刚才有人落水了")  # 18,407 characters
+    assert time.perf_counter() - start < 0.5
+    assert result.severity == CRITICAL
+
+
+# --------------------------------------------------------------------------------------------
+# Data validation: a bad data file fails at load, naming the file and the entry
+# --------------------------------------------------------------------------------------------
+
+
+def _data_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(DATA_DIR, target)
+    return target
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fixture text {old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+BAD_DATA = [
+    # (file, old, new, words the error must contain)
+    ("severity.yaml", "threshold: 5\n", "threshold: 5\ncolour: red\n", ["severity.yaml", "colour", "unknown key"]),
+    ("severity.yaml", "      踩踏事故: 7\n", "      踩踏事故: high\n", ["severity.yaml", "踩踏事故", "number"]),
+    ("severity.yaml", "      踩踏事故: 7\n", "      踩踏事故: true\n", ["severity.yaml", "踩踏事故", "number"]),
+    ("severity.yaml", "      踩踏事故: 7\n", '      踩踏事故: 7\n      "  ": 3\n', ["severity.yaml", "empty term"]),
+    (
+        "severity.yaml",
+        "      踩踏事故: 7\n",
+        "      踩踏事故: 7\n      踩踏事故: 8\n",
+        ["severity.yaml", "踩踏事故", "duplicate"],
+    ),
+    (
+        "severity.yaml",
+        "      投诉: 1\n",
+        "      投诉: 1\n      曝光: 2\n",
+        ["severity.yaml", "曝光", "duplicate", "media"],
+    ),
+    ("severity.yaml", "      投诉: 1\n", "      投诉: 1\n      曝光: 2\n", ["line"]),
+    (
+        "severity.yaml",
+        "  hotline_12345_threat:\n    group: authority\n",
+        "  hotline_12345_threat:\n    group: nowhere\n",
+        ["severity.yaml", "hotline_12345_threat", "unknown group"],
+    ),
+    ("severity.yaml", "  - 投诉电话\n", "  - 投诉电话\n  - 投诉电话\n", ["severity.yaml", "投诉电话", "duplicate"]),
+    ("severity.yaml", "  - 投诉电话\n", "  - 投诉电话\n  - 踩踏事故\n", ["severity.yaml", "踩踏事故"]),
+    ("severity.yaml", "    不是: 3\n", "    不是: many\n", ["severity.yaml", "不是", "window"]),
+    ("severity.yaml", "threshold: 5\n", "threshold: [5\n", ["severity.yaml", "invalid YAML"]),
+    ("departments.yaml", "      网吧: 3\n", "      网吧: 3\n      ktv: 1\n", ["departments.yaml", "ktv", "duplicate"]),
+    (
+        "departments.yaml",
+        "      宾馆: 3\n",
+        "      宾馆: 3\n      网吧: 1\n",
+        ["departments.yaml", "网吧", "duplicate", "enforcement"],
+    ),
+    (
+        "departments.yaml",
+        "    name: 艺术处\n",
+        "    name: 艺术处\n    head: 张三\n",
+        ["departments.yaml", "arts", "head"],
+    ),
+    ("departments.yaml", "      豫剧: 3\n", "      豫剧: lots\n", ["departments.yaml", "豫剧", "number"]),
+    ("userdict.txt", "网吧 20000 n\n", "网吧 lots n\n", ["userdict.txt", "line", "网吧", "freq"]),
+    ("userdict.txt", "网吧 20000 n\n", "网吧 20000 n\n网吧 100 n\n", ["userdict.txt", "duplicate", "网吧"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"), BAD_DATA, ids=[f"{b[0]}-{i:02d}" for i, b in enumerate(BAD_DATA)]
+)
+def test_bad_data_file_raises_knowledge_data_error(
+    tmp_path: Path, file: str, old: str, new: str, expected: list[str]
+) -> None:
+    data = _data_copy(tmp_path)
+    _edit(data / file, old, new)
+    with pytest.raises(KnowledgeDataError) as info:
+        Classifier.load(data)
+    message = str(info.value)
+    for word in expected:
+        assert word in message, message
+
+
+def test_bad_regex_is_named(tmp_path: Path) -> None:
+    data = _data_copy(tmp_path)
+    _edit(
+        data / "severity.yaml",
+        'regex: "(打|叫|拨打|拨|喊)(了)?(120|110|119)"',
+        'regex: "(打|叫|拨打|拨|喊(了)?(120|110|119)"',
+    )
+    with pytest.raises(KnowledgeDataError, match=r"severity\.yaml.*ambulance_or_police_called.*regular expression"):
+        Classifier.load(data)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    data = _data_copy(tmp_path)
+    (data / "departments.yaml").unlink()
+    with pytest.raises(KnowledgeDataError, match=r"departments\.yaml.*not found"):
+        Classifier.load(data)
+
+
+def test_department_not_in_config_is_rejected() -> None:
+    keys = [k for k in DEPARTMENT_KEYS if k != "heritage"]
+    with pytest.raises(KnowledgeDataError, match=r"departments\.yaml.*heritage.*not a configured department"):
+        Classifier.load(departments=keys)
+
+
+def test_fallback_must_be_a_department() -> None:
+    with pytest.raises(KnowledgeDataError, match="fallback"):
+        Classifier.load(departments=DEPARTMENT_KEYS, fallback="nobody")
+    with pytest.raises(KnowledgeDataError, match="fallback"):
+        Classifier.load(fallback="nobody")
+    assert issubclass(KnowledgeDataError, ValueError)
+
+
+# --------------------------------------------------------------------------------------------
+# Layering: the classifier never knows about HTTP or storage
+# --------------------------------------------------------------------------------------------
+
+
+def test_knowledge_imports_nothing_from_the_app_edges() -> None:
+    forbidden = {"bot", "handlers", "escalation", "aiohttp", "sqlalchemy"}
+    for path in KNOWLEDGE_DIR.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
