@@ -219,11 +219,12 @@ def simulate(
 
     settings = settings_or_exit(config)
     simulator = Simulator(settings, url)
+    script = load_script()
 
     async def run() -> list:
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            return await simulator.run(session, load_script())
+            return await simulator.run(session, script)
 
     try:
         exchanges = asyncio.run(run())
