@@ -137,6 +137,7 @@ def classify(config: ConfigOption = None) -> None:
     """Classify messages from stdin, one per line (plain text or JSON with a "text" field)."""
     from knowledge import Classifier, KnowledgeDataError
 
+    setup_logging("WARNING")
     settings = settings_or_exit_for_classify(config)
     try:
         classifier = Classifier.load(departments=settings[0], fallback=settings[1])

@@ -6,6 +6,7 @@ caller remembered to mask them or not: the patcher rewrites every record's messa
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from typing import Any
@@ -36,6 +37,8 @@ def _mask_record(record: Any) -> None:
 
 
 def setup_logging(level: str = "INFO", json: bool = False) -> None:
+    # jieba announces its dictionary loading on stderr through the standard logging module.
+    logging.getLogger("jieba").setLevel(logging.WARNING)
     logger.remove()
     logger.configure(patcher=_mask_record)
     logger.add(sys.stderr, level=level, serialize=json, backtrace=False, diagnose=False)
