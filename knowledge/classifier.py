@@ -136,7 +136,7 @@ _T2S_PAIRS = """
 貝贝 財财 貧贫 貨货 販贩 責责 貿贸 費费 資资 賊贼 賓宾 賞赏 賴赖 贈赠 贏赢 躍跃 軍军 輕轻
 輩辈 辦办 辭辞 遞递 遙遥 邏逻 醫医 鏡镜 鑰钥 閱阅 闆板 陝陕 隊队 際际 難难 雲云 靜静 韋韦
 頒颁 頓顿 頭头 頸颈 額额 願愿 類类 飼饲 餐餐 駐驻 騰腾 驅驱 驚惊 髮发 鬥斗 鮮鲜 鳴鸣 麥麦
-黃黄 點点 鼓鼓 齡龄
+黃黄 點点 齡龄 週周 夠够 餵喂 綫线 噁恶 賽赛 衛卫
 """
 
 
@@ -374,6 +374,7 @@ class _SeverityData:
     degree_cap: float
     punctuation_weight: float
     punctuation_cap: float
+    intensity_cap: float
 
 
 def _load_severity(path: Path) -> _SeverityData:
@@ -490,7 +491,7 @@ def _load_severity(path: Path) -> _SeverityData:
     src.keys(
         intensity,
         "intensity",
-        {"why", "degree_words", "degree_weight", "degree_cap", "punctuation_weight", "punctuation_cap"},
+        {"why", "degree_words", "degree_weight", "degree_cap", "punctuation_weight", "punctuation_cap", "cap"},
     )
 
     def knob(key: str, default: float) -> float:
@@ -515,6 +516,7 @@ def _load_severity(path: Path) -> _SeverityData:
         degree_cap=knob("degree_cap", 1.0),
         punctuation_weight=knob("punctuation_weight", 0.5),
         punctuation_cap=knob("punctuation_cap", 1.0),
+        intensity_cap=knob("cap", 1.5),
     )
 
 
@@ -735,31 +737,14 @@ class Classifier:
         return [word for word, _, _ in self._tokenizer.tokenize(normalize(_as_text(text))[:MAX_CHARS], HMM=False)]
 
     def classify(self, text: str) -> Classification:
-        analysis = self._analyse(text)
-        severity = self._severity
-        score = round(analysis.severity_score, 2)
-        counted = sorted(
-            (c for c in analysis.contributions if c.kind in ("term", "pattern") and c.negated_by is None),
-            key=lambda c: (-c.weight, c.start),
-        )
-        matched: list[str] = []
-        for label in [c.label for c in counted] + [term for term, _, _ in analysis.department_terms]:
-            if label not in matched:
-                matched.append(label)
-        return Classification(
-            severity=CRITICAL if score >= severity.threshold else ROUTINE,
-            department=analysis.department,
-            department_confidence=analysis.department_confidence,
-            score=score,
-            matched=tuple(matched),
-        )
+        return self._decide(self._analyse(text))
 
     def explain(self, text: str) -> dict[str, Any]:
-        """Every contribution to the decision, including negated terms, combinations and intensity."""
+        """``classify(text).to_dict()`` plus the threshold and every contribution: counted and negated
+        terms, patterns, combinations, intensity, and the winning department's terms."""
         analysis = self._analyse(text)
-        classification = self.classify(text)
         return {
-            **classification.to_dict(),
+            **self._decide(analysis).to_dict(),
             "threshold": self._severity.threshold,
             "contributions": [
                 {
@@ -777,8 +762,24 @@ class Classifier:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _decide(self, analysis: _Analysis) -> Classification:
+        score = float(round(analysis.severity_score, 2))
+        counted = sorted(
+            (c for c in analysis.contributions if c.kind in ("term", "pattern") and c.negated_by is None),
+            key=lambda c: (-c.weight, c.start),
+        )
+        labels = [c.label for c in counted] + [term for term, _, _ in analysis.department_terms]
+        return Classification(
+            severity=CRITICAL if score >= self._severity.threshold else ROUTINE,
+            department=analysis.department,
+            department_confidence=analysis.department_confidence,
+            score=score,
+            matched=tuple(dict.fromkeys(labels)),
+        )
+
     def _analyse(self, text: str) -> _Analysis:
-        norm = normalize(_as_text(text))[:MAX_CHARS]
+        # cut before normalising too, so a megabyte of text costs no more than MAX_CHARS of it
+        norm = normalize(_as_text(text)[: 2 * MAX_CHARS])[:MAX_CHARS]
         tokens = _Tokens(self._tokenizer, norm)
         severity_score, contributions = self._score(norm, tokens)
         analysis = _Analysis(severity_score=severity_score, contributions=contributions)
@@ -841,14 +842,15 @@ class Classifier:
         score = base
         if base > 0:
             degree = sorted({m.group() for m in self._degree.finditer(masked)})
-            degree_bonus = min(data.degree_cap, data.degree_weight * len(degree))
+            degree_bonus = min(data.degree_cap, data.degree_weight * len(degree), data.intensity_cap)
             runs = _PUNCT_RUN_RE.findall(norm)
             punct_bonus = min(data.punctuation_cap, data.punctuation_weight * len(runs))
+            punct_bonus = min(punct_bonus, data.intensity_cap - degree_bonus)  # the total is capped too
             if degree_bonus > 0:
                 contributions.append(_Contribution("intensity", "+".join(degree), degree_bonus))
             if punct_bonus > 0:
                 contributions.append(_Contribution("intensity", "".join(runs)[:12], punct_bonus))
-            score += degree_bonus + punct_bonus
+            score += degree_bonus + max(punct_bonus, 0.0)
         contributions.extend(negated.values())
         return score, contributions
 

@@ -329,6 +329,14 @@ def test_r6_1d_intensity_adds_a_little_only_to_a_concern(clf: Classifier) -> Non
     assert clf.classify("太好了！！！谢谢！！！").score == 0
 
 
+def test_r6_1d_ordinary_complaint_words_never_reach_the_threshold(clf: Classifier) -> None:
+    # every complaint word, every degree word and shouting: still an ordinary complaint
+    text = "我非常特别极其十分超级生气！！！我要投诉！！！我要举报？？？给差评！！！"
+    result = clf.classify(text)
+    assert result.severity == ROUTINE, clf.explain(text)
+    assert result.score > 0
+
+
 def test_r6_1d_safety_word_at_a_crowded_place_is_stronger(clf: Classifier) -> None:
     alone = clf.classify("踩踏")
     at_venue = clf.classify("景区踩踏")
@@ -405,7 +413,8 @@ def test_r6_2_department_routing(clf: Classifier, text: str, department: str) ->
     result = clf.classify(text)
     assert result.department == department, clf.explain(text)
     assert result.department_confidence >= 0.5, clf.explain(text)
-    assert set(result.matched) & set(clf.explain(text)["matched"])
+    department_terms = [t["term"] for t in clf.explain(text)["department_terms"]]
+    assert department_terms and set(department_terms) <= set(result.matched)
 
 
 def test_r6_2_department_table_covers_every_key() -> None:
@@ -439,6 +448,7 @@ def test_classification_to_dict_is_json_ready(clf: Classifier) -> None:
     assert json.loads(json.dumps(data, ensure_ascii=False)) == data
     assert set(data) == {"severity", "department", "department_confidence", "score", "matched", "faq"}
     assert data["faq"] is None
+    assert isinstance(data["score"], float) and isinstance(clf.classify("在吗").score, float)
     assert isinstance(data["matched"], list)
     assert isinstance(result, Classification)
     with pytest.raises(AttributeError):
