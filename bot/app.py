@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
+import traceback
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from loguru import logger
 
 from bot.config import Settings
-from bot.context import CLOCK, DATABASE, PIPELINE, SETTINGS
+from bot.context import CLOCK, DATABASE, PIPELINE, REPLAY_GUARD, SETTINGS
+from bot.inbound import InvalidInbound
 from bot.pipeline import Clock, Pipeline, utc_now
+from bot.replay import ReplayGuard, ReplayRefused
 from bot.storage import Database, StorageUnavailable
 from bot.wechat import MissingMsgType, WeChatEndpoint, WeChatError
 from bot.weibo import WeiboProtocolError
@@ -31,7 +34,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         except MissingMsgType as exc:
             logger.warning("{} {}: {}; acknowledged, nothing stored", request.method, request.path, exc)
             return web.Response(text="success")
-        except (WeChatError, weibo.WeiboSignatureError) as exc:
+        except (WeChatError, weibo.WeiboSignatureError, ReplayRefused, InvalidInbound) as exc:
             logger.warning("{} {} refused ({}): {}", request.method, request.path, exc.status, exc)
             return web.Response(status=exc.status, text=f"{exc}\n")
         except WeiboProtocolError as exc:
@@ -46,8 +49,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             if exc.status >= 400:
                 logger.warning("{} {} refused ({}): {}", request.method, request.path, exc.status, exc.reason)
             raise
-        except Exception:
-            logger.exception("{} {} failed unexpectedly", request.method, request.path)
+        except Exception as exc:
+            # The traceback goes through the masking patcher like any message: bound SQL parameters
+            # and exception texts can hold openids and phone numbers.
+            trace = "".join(traceback.format_exception(exc))
+            logger.error("{} {} failed unexpectedly: {}", request.method, request.path, trace)
             return web.Response(status=500, text="internal error\n")
         response.headers["X-Request-Id"] = request_id
         return response
@@ -69,11 +75,17 @@ def create_app(
     app[SETTINGS] = settings
     app[DATABASE] = db
     app[CLOCK] = clock
+    app[REPLAY_GUARD] = ReplayGuard(settings.file.server.replay_window_seconds, clock)
     app[PIPELINE] = Pipeline(settings, db, classifier, BusinessCalendar(settings.reply_hours), clock)
 
     app.add_routes(health.routes)
     if settings.wechat is not None:
-        app[wechat.ENDPOINT] = WeChatEndpoint(settings.wechat.token, settings.wechat.appid, settings.wechat.aes_key)
+        app[wechat.ENDPOINT] = WeChatEndpoint(
+            settings.wechat.token,
+            settings.wechat.appid,
+            settings.wechat.aes_key,
+            require_safe_mode=settings.file.channels.wechat.require_safe_mode,
+        )
         app.add_routes(wechat.routes)
     if settings.weibo_app_secret is not None:
         app[weibo.APP_SECRET] = settings.weibo_app_secret

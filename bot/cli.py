@@ -13,9 +13,11 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.inbound import strip_controls
 from bot.logs import setup_logging
 from bot.storage import Database
 
@@ -111,7 +113,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
 def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="listen address (default from config.yaml)")] = None,
-    port: Annotated[int | None, typer.Option(help="listen port (default from config.yaml)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="listen port (default from config.yaml)")] = None,
 ) -> None:
     """Run the webhook server."""
     from aiohttp import web
@@ -125,11 +127,19 @@ def serve(
         await _with_current_schema(settings, _schema_checked)
         return create_app(settings)
 
+    if settings.redis_url:
+        err.print("warning: GUANWEI_REDIS_URL is set, but this version keeps its state in-process: "
+                  "run a single worker", highlight=False)
     host = host or settings.file.server.host
     port = port or settings.file.server.port
     channels = [name for name, on in (("/wechat", settings.wechat), ("/weibo", settings.weibo_app_secret)) if on]
-    err.print(f"guanwei serving {', '.join(channels) or 'no channel'} on http://{host}:{port}", highlight=False)
-    web.run_app(checked_app(), host=host, port=port, print=None, access_log=None)
+    banner = f"guanwei serving {', '.join(channels) or 'no channel'} on http://{host}:{port} (Ctrl+C stops)"
+    try:
+        # `print` runs once the socket is bound: a failed start never looks like a working one.
+        web.run_app(checked_app(), host=host, port=port, access_log=None,
+                    print=lambda _text: err.print(banner, highlight=False))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server running? try --port)")
 
 
 @app.command()
@@ -143,22 +153,35 @@ def classify(config: ConfigOption = None) -> None:
         classifier = Classifier.load(departments=settings[0], fallback=settings[1])
     except KnowledgeDataError as exc:
         fail(str(exc))
+    sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]  # bytes that are not UTF-8 become U+FFFD
+    refused = 0
     for number, line in enumerate(sys.stdin, 1):
-        line = line.rstrip("\n")
+        line = line.rstrip("\r\n")
         if not line.strip():
             continue
-        text = line
-        if line.lstrip().startswith("{"):
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                err.print(f"line {number}: not valid JSON ({exc.msg}); skipped", highlight=False)
-                continue
-            if not isinstance(value, dict) or not isinstance(value.get("text"), str):
-                err.print(f'line {number}: JSON without a string "text" field; skipped', highlight=False)
-                continue
-            text = value["text"]
+        text, problem = _classify_input(line)
+        if problem is not None:
+            # Still one output line per input line, so outputs can be pasted next to inputs.
+            refused += 1
+            err.print(f"line {number}: {problem}", highlight=False)
+            print(json.dumps({"line": number, "error": problem}, ensure_ascii=False), flush=True)
+            continue
         print(json.dumps(classifier.classify(text).to_dict(), ensure_ascii=False), flush=True)
+    if refused:
+        raise typer.Exit(1)
+
+
+def _classify_input(line: str) -> tuple[str, str | None]:
+    """The text to classify from one input line, or the reason it has none."""
+    if not line.lstrip().startswith("{"):
+        return line, None
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return "", f"not valid JSON ({exc.msg})"
+    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+        return "", 'JSON without a string "text" field'
+    return value["text"], None
 
 
 def settings_or_exit_for_classify(config: Path | None) -> tuple[list[str], str]:
@@ -178,16 +201,16 @@ def inquiries(
     status: Annotated[str | None, typer.Option(help="open, answered or closed")] = None,
     department: Annotated[str | None, typer.Option(help="department key, e.g. market")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
-    limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 1000,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="at most this many")] = 1000,
 ) -> None:
     """List inquiries, soonest deadline first."""
     from bot.inquiries import inquiry_rows
     from bot.storage import InquiryStatus
 
     settings = settings_or_exit(config)
-    if status and status not in InquiryStatus.ALL:
+    if status is not None and status not in InquiryStatus.ALL:
         fail(f"--status: must be one of {', '.join(InquiryStatus.ALL)}")
-    if department and department not in settings.departments:
+    if department is not None and department not in settings.departments:
         fail(f"--department: unknown key {department!r} (known: {', '.join(settings.departments)})")
     rows = asyncio.run(_with_current_schema(
         settings, lambda database: inquiry_rows(database, settings, status=status, department=department, limit=limit)
@@ -195,15 +218,16 @@ def inquiries(
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{len(rows)} inquiries", show_lines=False)
+    table = Table(title=f"{len(rows)} inquiries (times {settings.file.timezone}; (?) = routing uncertain)")
     for column in ("id", "channel", "severity", "department", "status", "received", "due", "summary"):
         table.add_column(column, overflow="fold")
     for row in rows:
+        confidence = "" if row["department_confidence"] >= 0.5 else " [yellow](?)[/]"  # weak routing: check it
         table.add_row(
             str(row["id"]), row["channel"],
             f"[bold red]{row['severity']}[/]" if row["severity"] == "critical" else row["severity"],
-            row["department_name"], row["status"], row["received_at"][:16].replace("T", " "),
-            row["due_at"][:16].replace("T", " "), row["summary"][:40],
+            escape(row["department_name"]) + confidence, row["status"], row["received_at"][5:16].replace("T", " "),
+            row["due_at"][5:16].replace("T", " "), escape(strip_controls(row["summary"][:40])),
         )
     out.print(table)
 

@@ -38,6 +38,7 @@ class ServerConfig(BaseModel):
     port: int = Field(8080, ge=1, le=65535)
     data_dir: str = "data"
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    replay_window_seconds: int = Field(300, ge=10, le=86400)
 
 
 class ChannelSwitch(BaseModel):
@@ -45,9 +46,14 @@ class ChannelSwitch(BaseModel):
     enabled: bool = True
 
 
+class WeChatChannel(ChannelSwitch):
+    # Safe mode signs the body too; plain-mode pushes are then refused (403).
+    require_safe_mode: bool = False
+
+
 class ChannelsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    wechat: ChannelSwitch = ChannelSwitch()
+    wechat: WeChatChannel = WeChatChannel()
     weibo: ChannelSwitch = ChannelSwitch()
 
 
@@ -221,6 +227,8 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
         raise ConfigError(f"{ENV_PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://")
 
     wechat = _wechat_secrets(env) if file.channels.wechat.enabled else None
+    if wechat and file.channels.wechat.require_safe_mode and not wechat.aes_key:
+        raise ConfigError(f"{ENV_PREFIX}WECHAT_AES_KEY: not set, but channels.wechat.require_safe_mode is true")
     weibo_secret = None
     if file.channels.weibo.enabled:
         weibo_secret = env.get(f"{ENV_PREFIX}WEIBO_APP_SECRET", "").strip()

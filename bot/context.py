@@ -6,9 +6,11 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.pipeline import Clock, Pipeline
+from bot.replay import ReplayGuard
 from bot.storage import Database
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 CLOCK = web.AppKey("clock", Clock)
+REPLAY_GUARD = web.AppKey("replay_guard", ReplayGuard)

@@ -6,8 +6,10 @@ The WeChat and Weibo edges translate their payloads into this type; everything a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -61,3 +63,51 @@ class InboundMessage:
     @property
     def opens_inquiry(self) -> bool:
         return self.kind in INQUIRY_KINDS
+
+
+class InvalidInbound(ValueError):
+    """A push that parsed but cannot be a real platform message (no sender, absurd time...)."""
+
+    status = 400
+
+
+# C0 and C1 control characters except tab and newlines: PostgreSQL refuses NUL, terminals obey ESC.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_PLATFORM_ID = re.compile(r"[0-9A-Za-z_\-]+")
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_TEXT_CHARS = 20_000  # WeChat allows 2,048 bytes of text; anything longer is not a person typing
+_MAX_DEDUP_KEY = 255
+
+
+def strip_controls(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def _platform_id(value: str, name: str, limit: int) -> str:
+    if not value:
+        raise InvalidInbound(f"{name} missing")
+    if len(value) > limit or not _PLATFORM_ID.fullmatch(value):
+        raise InvalidInbound(f"{name} is not a platform id")
+    return value
+
+
+def checked(message: InboundMessage) -> InboundMessage:
+    """The message made safe to store and display, or `InvalidInbound` for one no platform sends."""
+    _platform_id(message.sender, "sender", 128)
+    _platform_id(message.account, "account", 64)
+    if message.platform_msg_id is not None and (
+        len(message.platform_msg_id) > 20 or not message.platform_msg_id.isdigit()
+    ):
+        raise InvalidInbound("message id is not a 64-bit number")
+    if not _EARLIEST <= message.created_at <= _LATEST:
+        raise InvalidInbound("creation time is not a plausible time")
+    dedup_key = message.dedup_key
+    if len(dedup_key) > _MAX_DEDUP_KEY:
+        dedup_key = dedup_key[:180] + ":" + hashlib.sha256(dedup_key.encode()).hexdigest()
+    return replace(
+        message,
+        dedup_key=dedup_key,
+        text=strip_controls(message.text)[:MAX_TEXT_CHARS].strip(),
+        fields={strip_controls(k)[:64]: strip_controls(v)[:2000] for k, v in message.fields.items()},
+    )

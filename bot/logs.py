@@ -41,4 +41,5 @@ def setup_logging(level: str = "INFO", json: bool = False) -> None:
     logging.getLogger("jieba").setLevel(logging.WARNING)
     logger.remove()
     logger.configure(patcher=_mask_record)
-    logger.add(sys.stderr, level=level, serialize=json, backtrace=False, diagnose=False)
+    # Resolve sys.stderr at each write: tests and embedding programs swap it.
+    logger.add(lambda line: sys.stderr.write(line), level=level, serialize=json, backtrace=False, diagnose=False)

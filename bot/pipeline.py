@@ -9,7 +9,8 @@ that attempt's outcome; a retry after it finished reads the stored reply. The da
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import storage
 from bot.config import Settings
-from bot.inbound import Event, InboundMessage, Kind
+from bot.inbound import Event, InboundMessage, Kind, checked
 from bot.logs import mask_id
 from bot.replies import ReplyWriter
 from bot.storage import Database, Direction, Inquiry, InquiryStatus, Message
@@ -46,6 +47,28 @@ class Outcome:
     recorded_at: datetime | None = None
 
 
+class KeyedLocks:
+    """An asyncio lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -62,8 +85,11 @@ class Pipeline:
         self.clock = clock
         self.replies = ReplyWriter(settings.file.replies, settings.file.bureau_name, settings.tz)
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
+        self._conversations = KeyedLocks()
 
     async def handle(self, message: InboundMessage) -> Outcome:
+        """Store, classify, queue and acknowledge one push. Raises `InvalidInbound`, `StorageUnavailable`."""
+        message = checked(message)
         key = f"{message.channel}:{message.dedup_key}"
         running = self._in_flight.get(key)
         if running is not None:
@@ -84,6 +110,12 @@ class Pipeline:
             del self._in_flight[key]
 
     async def _process(self, message: InboundMessage) -> Outcome:
+        # One conversation at a time: a follower who sends text, a photo and a location in the same
+        # second gets one inquiry, not three racing to be first.
+        async with self._conversations.hold(f"{message.channel}:{message.account}:{message.sender}"):
+            return await self._process_in_turn(message)
+
+    async def _process_in_turn(self, message: InboundMessage) -> Outcome:
         async with self.db.transaction() as session:
             stored = await storage.find_reply(session, message.channel, message.dedup_key)
         if stored is not None:
@@ -126,7 +158,8 @@ class Pipeline:
             message.kind,
             f"/{message.event}" if message.event else "",
             mask_id(message.sender),
-            f" in inquiry {inquiry.id} ({inquiry.severity}, {inquiry.department}, due {inquiry.due_at.isoformat()})"
+            f" in inquiry {inquiry.id} ({inquiry.severity}, {inquiry.department}, "
+            f"due {inquiry.due_at.astimezone(self.settings.tz).isoformat()})"
             if inquiry
             else "",
         )
@@ -162,6 +195,8 @@ class Pipeline:
             inquiry.last_message_at = now
             if classification is not None:
                 escalated = _merge_followup(inquiry, classification, due)
+                if escalated:
+                    inquiry.summary = _summary(message)  # staff must see what made it critical first
         reply = self.replies.acknowledgement(
             inquiry_id=inquiry.id,
             due=inquiry.due_at,
@@ -181,7 +216,10 @@ def _merge_followup(inquiry: Inquiry, classification: Classification, due: datet
         inquiry.department = classification.department
         inquiry.department_confidence = classification.department_confidence
     if classification.severity == CRITICAL and inquiry.severity != CRITICAL:
+        # What made it critical decides who must react within the hour (R6.1d).
         inquiry.severity = CRITICAL
+        inquiry.department = classification.department
+        inquiry.department_confidence = classification.department_confidence
         inquiry.score = max(inquiry.score, classification.score)
         inquiry.due_at = min(inquiry.due_at, due)
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -21,6 +22,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot import weibo
 from bot.config import Settings
+from bot.pipeline import utc_now
 from bot.platform_payloads import read_wechat_reply, sign_wechat, wechat_xml
 
 OUR_WECHAT_ACCOUNT = "gh_simulated00001"
@@ -51,8 +53,11 @@ def _said(item: dict[str, Any]) -> str:
 
 
 class Simulator:
-    def __init__(self, settings: Settings, base_url: str, run_id: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, base_url: str, run_id: str | None = None, clock: Callable[[], datetime] = utc_now
+    ) -> None:
         self.settings = settings
+        self.clock = clock
         self.base_url = base_url.rstrip("/")
         # A fresh run id per run makes message ids new, so a second run is not taken for retries.
         self.run_id = run_id or secrets.token_hex(3)
@@ -108,11 +113,11 @@ class Simulator:
             to_user=OUR_WECHAT_ACCOUNT, from_user=openid, created_at=self._created_at(n), msg_type=kind,
             msg_id=None if kind == "event" else msg_id, **fields,
         )
-        mode = item.get("mode", "plain")
+        mode = "aes" if self.settings.file.channels.wechat.require_safe_mode else item.get("mode", "plain")
         crypto = self.crypto if mode == "aes" else None
         if mode == "aes" and crypto is None:
             return Exchange(f"wechat {kind} (aes)", _said(item), 0, "(GUANWEI_WECHAT_AES_KEY not set)")
-        push = sign_wechat(xml, token=wechat.token, timestamp=int(datetime.now(UTC).timestamp()),
+        push = sign_wechat(xml, token=wechat.token, timestamp=int(self.clock().timestamp()),
                            openid=openid, crypto=crypto, to_user=OUR_WECHAT_ACCOUNT)
         async with session.post(f"{self.base_url}/wechat", params=push.query, data=push.body) as response:
             body = await response.text()
@@ -139,7 +144,7 @@ class Simulator:
             type=kind, sender_id=2000000000 + n, receiver_id=OUR_WEIBO_ACCOUNT,
             created_at=self._created_at(n), text=text, data=data,
         )
-        timestamp, nonce = str(int(datetime.now(UTC).timestamp() * 1000)), str(secrets.randbelow(10**8))
+        timestamp, nonce = str(int(self.clock().timestamp() * 1000)), str(secrets.randbelow(10**8))
         params = {"timestamp": timestamp, "nonce": nonce, "signature": weibo.sign(secret, timestamp, nonce)}
         async with session.post(f"{self.base_url}/weibo", params=params, data=body,
                                 headers={"Content-Type": "application/json"}) as response:

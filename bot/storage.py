@@ -86,6 +86,27 @@ class Inquiry(Base):
     received_at: Mapped[datetime] = mapped_column(AwareDateTime, index=True)
     due_at: Mapped[datetime] = mapped_column(AwareDateTime, index=True)
     last_message_at: Mapped[datetime] = mapped_column(AwareDateTime)
+    # The first answer delivered to the netizen stops the SLA clock.
+    answered_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
+    answered_by: Mapped[str | None] = mapped_column(String(64))  # "knowledge_base" or a staff user name
+    faq_id: Mapped[str | None] = mapped_column(String(64))
+
+
+KNOWLEDGE_BASE = "knowledge_base"
+
+
+class FaqRecord(Base):
+    """One FAQ entry of the live knowledge base (imported with `guanwei kb import`)."""
+
+    __tablename__ = "faq_entries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    alternates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    department: Mapped[str | None] = mapped_column(String(32))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime)
 
 
 class Direction:
@@ -124,10 +145,11 @@ class StoredReply:
 
 
 def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the console read while the webhook writes; busy_timeout rides out short write locks.
+    # WAL lets the console read while the webhook writes; busy_timeout rides out short write
+    # locks, and gives up well inside WeChat's 5 s so the 503 reaches it and it retries.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA busy_timeout=3000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

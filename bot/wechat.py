@@ -84,7 +84,7 @@ def clean_xml_text(raw: bytes) -> str:
 
 def _refuse_dtd(text: str) -> None:
     try:
-        defusedxml.ElementTree.fromstring(text)
+        defusedxml.ElementTree.fromstring(text, forbid_dtd=True)
     except DefusedXmlException as exc:
         raise BadPayload(f"XML with a DTD or entities refused ({type(exc).__name__})") from None
     except defusedxml.ElementTree.ParseError as exc:
@@ -104,10 +104,11 @@ class ParsedPush:
 
 
 class WeChatEndpoint:
-    def __init__(self, token: str, appid: str, aes_key: str | None) -> None:
+    def __init__(self, token: str, appid: str, aes_key: str | None, *, require_safe_mode: bool = False) -> None:
         self.token = token
         self.appid = appid
         self.crypto = WeChatCrypto(token, aes_key, appid) if aes_key else None
+        self.require_safe_mode = require_safe_mode
 
     def verify(self, signature: str | None, timestamp: str, nonce: str) -> None:
         if not signature_matches(signature_of(self.token, timestamp, nonce), signature):
@@ -119,20 +120,31 @@ class WeChatEndpoint:
         self.verify(query.get("signature"), timestamp, nonce)
         text = clean_xml_text(body)
         _refuse_dtd(text)
-        encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+        encrypt_type = query.get("encrypt_type", "raw").lower()
+        if encrypt_type not in ("raw", "aes"):
+            raise BadPayload(f"unknown encrypt_type {encrypt_type[:16]!r}")
+        encrypted = encrypt_type == "aes"
         if encrypted:
             text = self._decrypt(text, query.get("msg_signature"), timestamp, nonce)
+        elif self.require_safe_mode:
+            raise BadSignature("plain-mode push refused: this account requires safe mode")
+        elif "<Encrypt>" in text and "<MsgType>" not in text:
+            raise BadPayload("encrypted body without encrypt_type=aes")
         try:
             message = parse_message(text)
         except KeyError:
             raise MissingMsgType("XML has no MsgType element") from None
-        except (TypeError, AttributeError, ValueError) as exc:  # <xml/> with no children, odd shapes
-            raise BadPayload(f"not a WeChat message ({type(exc).__name__})") from None
+        except (TypeError, AttributeError, ValueError):  # <xml/> with no children, odd shapes
+            raise BadPayload("not a WeChat message") from None
         except Exception as exc:  # expat's ExpatError and friends
             raise BadPayload(f"malformed XML: {exc}") from None
         if message is None:
             raise BadPayload("empty body")
-        return ParsedPush(inbound=to_inbound(message), message=message, encrypted=encrypted)
+        try:
+            inbound = to_inbound(message)
+        except (ValueError, OverflowError, OSError):
+            raise BadPayload("CreateTime is not a Unix time") from None
+        return ParsedPush(inbound=inbound, message=message, encrypted=encrypted)
 
     def _decrypt(self, text: str, msg_signature: str | None, timestamp: str, nonce: str) -> str:
         if self.crypto is None:
@@ -150,9 +162,10 @@ class WeChatEndpoint:
         except InvalidSignatureException:
             raise BadSignature("msg_signature does not match") from None
         except InvalidAppIdException:
-            raise BadPayload("encrypted for another AppID") from None
-        except Exception as exc:  # bad base64, bad padding, a length field past the end, non-UTF-8
-            raise BadPayload(f"Encrypt does not decrypt to a message ({type(exc).__name__})") from None
+            # Also what a corrupt length field looks like: the AppID is read from the wrong place.
+            raise BadPayload("Encrypt does not hold a message for this AppID") from None
+        except Exception:  # bad base64, bad padding, a length field past the end, non-UTF-8
+            raise BadPayload("Encrypt does not decrypt to a message") from None
         text = _XML_FORBIDDEN.sub("", plain if isinstance(plain, str) else plain.decode("utf-8", "replace"))
         _refuse_dtd(text)
         return text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.context import CLOCK, PIPELINE
+from bot.context import CLOCK, PIPELINE, REPLAY_GUARD
 from bot.wechat import WeChatEndpoint
 
 routes = web.RouteTableDef()
@@ -26,7 +26,9 @@ async def verify_url(request: web.Request) -> web.Response:
 @routes.post("/wechat")
 async def receive(request: web.Request) -> web.Response:
     endpoint = request.app[ENDPOINT]
-    push = endpoint.parse(await request.read(), dict(request.query))
+    body = await request.read()
+    push = endpoint.parse(body, dict(request.query))
+    request.app[REPLAY_GUARD].check("wechat", request.query["timestamp"], request.query["nonce"], body)
     outcome = await request.app[PIPELINE].handle(push.inbound)
     if outcome.reply is None:
         return web.Response(text="success")

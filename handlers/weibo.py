@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot import weibo
-from bot.context import PIPELINE
+from bot.context import PIPELINE, REPLAY_GUARD
 
 routes = web.RouteTableDef()
 APP_SECRET = web.AppKey("weibo_app_secret", str)
@@ -33,7 +33,9 @@ async def verify_url(request: web.Request) -> web.Response:
 @routes.post("/weibo")
 async def receive(request: web.Request) -> web.Response:
     _verify(request)
-    push = weibo.parse_push(await request.read())
+    body = await request.read()
+    request.app[REPLAY_GUARD].check("weibo", request.query["timestamp"], request.query["nonce"], body)
+    push = weibo.parse_push(body)
     outcome = await request.app[PIPELINE].handle(weibo.to_inbound(push))
     if outcome.reply is None:
         return web.Response(text="")

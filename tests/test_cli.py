@@ -30,9 +30,10 @@ def test_classify_reads_plain_and_json_lines(workdir: Path) -> None:
     lines_in = ["导游强制购物，不买不让下车，我要找记者曝光", json.dumps({"text": "请问图书馆几点开门"}), "", "{broken"]
     stdin = "\n".join(lines_in) + "\n"
     result = runner.invoke(app, ["classify"], input=stdin)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # one line could not be read
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [line["severity"] for line in lines] == ["critical", "routine"]
+    assert lines[2] == {"line": 4, "error": "not valid JSON (Expecting property name enclosed in double quotes)"}
+    assert [line["severity"] for line in lines[:2]] == ["critical", "routine"]
     assert lines[0]["department"] == "market" and lines[1]["department"] == "public_service"
     assert lines[0]["matched"] and lines[0]["faq"] is None
     assert set(lines[0]) >= {"severity", "department", "score", "matched", "faq"}
@@ -72,3 +73,42 @@ def test_inquiries_on_a_database_never_created_says_what_to_do(workdir: Path) ->
     result = runner.invoke(app, ["inquiries"])
     assert result.exit_code == 2
     assert "guanwei db upgrade" in result.output
+
+
+def test_serve_on_a_busy_port_is_one_line(workdir: Path) -> None:
+    import socket
+
+    runner.invoke(app, ["init"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_inquiries_table_shows_follower_text_literally(workdir: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from bot.config import load_settings
+    from bot.storage import Database, Inquiry
+
+    runner.invoke(app, ["init"])
+    settings = load_settings()
+
+    async def add() -> None:
+        database = Database(settings.database_url)
+        now = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+        async with database.transaction() as session:
+            session.add(Inquiry(channel="weibo", account="1", sender="2", severity="routine", department="market",
+                                department_confidence=0.9, score=0.0, matched=[], summary="[reverse]假冒[/reverse]",
+                                received_at=now, due_at=now, last_message_at=now))
+        await database.dispose()
+
+    asyncio.run(add())
+    result = runner.invoke(app, ["inquiries"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "[reverse]假冒[/reverse]" in result.output

@@ -20,7 +20,8 @@ async def test_simulated_followers_are_registered_and_acknowledged(
     script = load_script()
     app = create_app(settings, database=database, classifier=classifier, clock=clock)
     async with TestServer(app) as server, aiohttp.ClientSession() as session:
-        exchanges = await Simulator(settings, str(server.make_url("/")), run_id="test").run(session, script)
+        simulator = Simulator(settings, str(server.make_url("/")), run_id="test", clock=clock)
+        exchanges = await simulator.run(session, script)
 
     assert [e.status for e in exchanges] == [200] * (len(script) + 1)
     assert exchanges[-1].reply == exchanges[-2].reply  # the platform retry got the identical reply

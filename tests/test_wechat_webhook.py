@@ -15,6 +15,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.app import create_app
 from bot.config import Settings
+from bot.context import CLOCK
 from bot.platform_payloads import read_wechat_reply, sign_wechat, wechat_xml
 from bot.storage import Database, Inquiry, Message
 from bot.wechat import signature_of
@@ -36,11 +37,16 @@ def push(msg_type: str, *, sender: str = OPENID, created: datetime | None = None
 
 
 async def post(client: TestClient, xml: str, *, aes: bool = False, token: str = TOKEN,
-               wechat_crypto: WeChatCrypto | None = None, nonce: str = "nonce1") -> tuple[int, str]:
-    signed = sign_wechat(xml, token=token, timestamp=1764727140, nonce=nonce,
+               wechat_crypto: WeChatCrypto | None = None, nonce: str | None = None) -> tuple[int, str]:
+    signed = sign_wechat(xml, token=token, timestamp=now_of(client), nonce=nonce,
                          crypto=(wechat_crypto or crypto) if aes else None, to_user=ACCOUNT)
     response = await client.post("/wechat", params=signed.query, data=signed.body)
     return response.status, await response.text()
+
+
+def now_of(client: TestClient) -> int:
+    """The server's clock, so pushes are as fresh as the platform's."""
+    return int(client.server.app[CLOCK]().timestamp())
 
 
 def reply_text(body: str, aes: bool = False) -> str:
@@ -111,7 +117,7 @@ async def test_safe_mode_payload_for_another_appid_is_refused(client: TestClient
 
 
 async def test_safe_mode_checks_msg_signature_not_only_signature(client: TestClient, database: Database) -> None:
-    signed = sign_wechat(push("text", Content="你好"), token=TOKEN, timestamp=1764727140, nonce="n",
+    signed = sign_wechat(push("text", Content="你好"), token=TOKEN, timestamp=now_of(client), nonce="n",
                          crypto=crypto, to_user=ACCOUNT)
     query = {**signed.query, "msg_signature": "0" * 40}
     response = await client.post("/wechat", params=query, data=signed.body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from bot import weibo
+from bot.context import CLOCK
 from bot.storage import Database, Inquiry, Message
 from tests.conftest import WEIBO_SECRET, shanghai
 
@@ -25,13 +27,14 @@ def body(type_: str, text: str = "", data: dict[str, Any] | None = None, *, send
                             created_at=created or shanghai(2026, 12, 3, 9, 59, 30), text=text, data=data)
 
 
-def signed(secret: str = WEIBO_SECRET, nonce: str = "57155157") -> dict[str, str]:
-    timestamp = "1764727170123"
+def signed(client: TestClient, secret: str = WEIBO_SECRET, nonce: str | None = None) -> dict[str, str]:
+    nonce = nonce or str(secrets.randbelow(10**8))
+    timestamp = str(int(client.server.app[CLOCK]().timestamp() * 1000) + 123)  # milliseconds, as Weibo sends
     return {"timestamp": timestamp, "nonce": nonce, "signature": weibo.sign(secret, timestamp, nonce)}
 
 
 async def send(client: TestClient, payload: bytes, **kwargs: str) -> tuple[int, dict[str, Any] | None]:
-    response = await client.post("/weibo", params=signed(**kwargs), data=payload,
+    response = await client.post("/weibo", params=signed(client, **kwargs), data=payload,
                                  headers={"Content-Type": "application/json"})
     raw = await response.text()
     return response.status, json.loads(raw) if response.status == 200 and raw else None

@@ -1,0 +1,47 @@
+"""Replay protection for signed webhooks.
+
+WeChat's plain-mode `signature` covers only token, timestamp and nonce, not the body: a captured
+URL could carry any body. So a signed request is accepted only while its timestamp is fresh, and a
+(timestamp, nonce) pair is bound to the first body seen with it: the platform's own retries
+(same body) pass, a different body under a used pair is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+
+
+class ReplayRefused(Exception):
+    status = 403
+
+
+class ReplayGuard:
+    def __init__(self, window_seconds: int, clock: Callable[[], datetime]) -> None:
+        self.window = window_seconds
+        self.clock = clock
+        self._seen: dict[str, tuple[str, float]] = {}  # channel:timestamp:nonce -> (body digest, expiry)
+
+    def check(self, channel: str, timestamp: str, nonce: str, body: bytes) -> None:
+        now = self.clock().timestamp()
+        try:
+            sent = float(timestamp)
+        except ValueError:
+            raise ReplayRefused("timestamp is not a number") from None
+        if channel == "weibo":
+            sent /= 1000  # Weibo stamps in milliseconds
+        if abs(now - sent) > self.window:
+            raise ReplayRefused(f"timestamp outside the {self.window}s window (clock skew or replay)")
+        key, digest = f"{channel}:{timestamp}:{nonce}", hashlib.sha256(body).hexdigest()
+        self._forget_expired(now)
+        first = self._seen.get(key)
+        if first is not None and first[0] != digest:
+            raise ReplayRefused("timestamp and nonce already used for another body")
+        self._seen[key] = (digest, now + 2 * self.window)
+
+    def _forget_expired(self, now: float) -> None:
+        if len(self._seen) < 1024:
+            return
+        for key in [k for k, (_, expiry) in self._seen.items() if expiry < now]:
+            del self._seen[key]

@@ -1,0 +1,164 @@
+"""Bad and hostile pushes found by trying to break the server: each kind kept as a test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot import weibo
+from bot.app import create_app
+from bot.config import Settings, load_settings
+from bot.context import CLOCK
+from bot.platform_payloads import sign_wechat, wechat_xml
+from bot.storage import Database, Inquiry, Message
+from bot.wechat import signature_of
+from knowledge import Classifier
+from tests.conftest import ROOT, TOKEN, WEIBO_SECRET, Clock, shanghai
+from tests.test_wechat_webhook import ACCOUNT, OPENID, crypto, now_of, post, push, reply_text
+
+
+async def stored(database: Database, model: type) -> int:
+    async with database.transaction() as session:
+        return await session.scalar(select(func.count()).select_from(model)) or 0
+
+
+async def test_stale_timestamp_is_refused_as_replay(client: TestClient, database: Database) -> None:
+    signed = sign_wechat(push("text", Content="你好"), token=TOKEN, timestamp=now_of(client) - 3600)
+    response = await client.post("/wechat", params=signed.query, data=signed.body)
+    assert response.status == 403
+    assert await stored(database, Message) == 0
+
+
+async def test_used_timestamp_and_nonce_with_another_body_is_refused(client: TestClient, database: Database) -> None:
+    first = sign_wechat(push("text", Content="请问博物馆几点开门"), token=TOKEN, timestamp=now_of(client), nonce="n1")
+    assert (await client.post("/wechat", params=first.query, data=first.body)).status == 200
+    # The platform's own retry (same query, same body) still passes...
+    assert (await client.post("/wechat", params=first.query, data=first.body)).status == 200
+    # ...a forged body under the captured signature does not.
+    forged = push("text", sender="oForgedForgedForgedForgedFor", Content="导游强制购物，我要找记者曝光")
+    response = await client.post("/wechat", params=first.query, data=forged)
+    assert response.status == 403
+    assert await stored(database, Inquiry) == 1
+
+
+async def test_plain_push_refused_when_safe_mode_required(
+    env: dict[str, str], database: Database, classifier: Classifier, clock: Clock, tmp_path: Path
+) -> None:
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8").replace(
+        "require_safe_mode: false", "require_safe_mode: true"
+    )
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    settings = load_settings(tmp_path / "config.yaml", env=env)
+    app = create_app(settings, database=database, classifier=classifier, clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        assert (await post(client, push("text", Content="你好")))[0] == 403
+        status, body = await post(client, push("text", Content="你好"), aes=True)
+        assert status == 200 and "已登记" in reply_text(body, aes=True)
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        wechat_xml(to_user=ACCOUNT, from_user="", created_at=shanghai(2026, 12, 3, 9), msg_type="text", msg_id=1,
+                   Content="no sender"),
+        wechat_xml(to_user=ACCOUNT, from_user="o]]><x>", created_at=shanghai(2026, 12, 3, 9), msg_type="text",
+                   msg_id=2, Content="markup in the sender"),
+        wechat_xml(to_user=ACCOUNT, from_user=OPENID, created_at=shanghai(2026, 12, 3, 9), msg_type="text",
+                   msg_id=int("9" * 70), Content="message id longer than 64 bits"),
+        wechat_xml(to_user="gh_" + "x" * 80, from_user=OPENID, created_at=shanghai(2026, 12, 3, 9),
+                   msg_type="text", msg_id=3, Content="account too long"),
+        f"<xml><ToUserName>{ACCOUNT}</ToUserName><FromUserName>{OPENID}</FromUserName>"
+        "<CreateTime>13812345678x</CreateTime><MsgType>text</MsgType><Content>x</Content><MsgId>4</MsgId></xml>",
+        f"<xml><ToUserName>{ACCOUNT}</ToUserName><FromUserName>{OPENID}</FromUserName>"
+        f"<CreateTime>{'9' * 30}</CreateTime><MsgType>text</MsgType><Content>x</Content><MsgId>5</MsgId></xml>",
+        f"<xml><ToUserName>{ACCOUNT}</ToUserName><Encrypt>bm90IGEgcmVhbCBwYXlsb2Fk</Encrypt></xml>",
+        '<!DOCTYPE xml><xml><MsgType>text</MsgType></xml>',
+    ],
+    ids=["no-sender", "markup-sender", "huge-msgid", "long-account", "createtime-text", "createtime-huge",
+         "encrypt-without-encrypt-type", "bare-doctype"],
+)
+async def test_impossible_pushes_are_400_and_not_stored(
+    client: TestClient, database: Database, xml: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    status, _ = await post(client, xml)
+    assert status == 400
+    assert await stored(database, Message) == 0
+    assert "13812345678" not in capfd.readouterr().err  # never an unmasked phone number in the log
+
+
+async def test_control_characters_are_stripped_before_storage(client: TestClient, database: Database) -> None:
+    text = "请问\x00博物馆\x1b[2J开门\x1b]0;pwned\x07吗\x9b"
+    body = weibo.build_push(type="text", sender_id=2000000077, receiver_id=5000000001,
+                            created_at=shanghai(2026, 12, 3, 9, 59), text=text)
+    timestamp = str(int(client.server.app[CLOCK]().timestamp() * 1000))
+    params = {"timestamp": timestamp, "nonce": "1", "signature": weibo.sign(WEIBO_SECRET, timestamp, "1")}
+    response = await client.post("/weibo", params=params, data=body)
+    assert response.status == 200
+    async with database.transaction() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+    assert inquiry.summary == "请问博物馆[2J开门]0;pwned吗"
+
+
+async def test_weibo_time_far_in_the_future_is_400(client: TestClient, database: Database) -> None:
+    body = json.dumps({"type": "text", "receiver_id": 5000000001, "sender_id": 3400000009,
+                       "created_at": "Fri Dec 31 23:59:59 -0800 9999", "text": "hi", "data": {}}).encode()
+    timestamp = str(int(client.server.app[CLOCK]().timestamp() * 1000))
+    params = {"timestamp": timestamp, "nonce": "2", "signature": weibo.sign(WEIBO_SECRET, timestamp, "2")}
+    response = await client.post("/weibo", params=params, data=body)
+    assert response.status == 400
+    assert await stored(database, Message) == 0
+
+
+async def test_burst_of_different_messages_from_one_follower_makes_one_inquiry(
+    client: TestClient, database: Database
+) -> None:
+    burst = [
+        push("text", Content="景区门口的停车场收费太贵了"),
+        push("image", PicUrl="http://mmbiz.qpic.cn/p.jpg", MediaId="m1"),
+        push("location", Location_X="34.75", Location_Y="113.66", Scale=15, Label="某景区停车场"),
+    ]
+    results = await asyncio.gather(*(post(client, xml) for xml in burst))
+    assert [status for status, _ in results] == [200, 200, 200]
+    assert await stored(database, Inquiry) == 1
+    refs = {reply_text(body).split("编号")[1][:6] for _, body in results}
+    assert len(refs) == 1
+
+
+async def test_r6_1d_critical_follow_up_goes_to_the_department_of_the_critical_message(
+    client: TestClient, database: Database, clock: Clock
+) -> None:
+    await post(client, push("text", Content="请问有线电视坏了找谁修"))
+    clock.now = shanghai(2026, 12, 3, 10, 5)
+    await post(client, push("text", Content="你们局里有人收受贿赂当保护伞，我要向纪委举报，还要找记者曝光"))
+    async with database.transaction() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+    assert (inquiry.severity, inquiry.department) == ("critical", "office")
+    assert inquiry.summary.startswith("你们局里有人收受贿赂")
+
+
+async def test_storage_down_then_up_loses_nothing(
+    settings: Settings, database: Database, classifier: Classifier, clock: Clock, tmp_path: Path
+) -> None:
+    """The platform retries after a 503: the retry is stored once and answered."""
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    broken = Database(f"sqlite+aiosqlite:///{blocker / 'db.sqlite3'}")
+    xml = push("text", Content="请问图书馆几点开门")
+    async with TestClient(TestServer(create_app(settings, database=broken, classifier=classifier, clock=clock))) as c:
+        assert (await post(c, xml))[0] == 503
+    await broken.dispose()
+    async with TestClient(TestServer(create_app(settings, database=database, classifier=classifier, clock=clock))) as c:
+        status, body = await post(c, xml)
+    assert status == 200 and "已登记" in reply_text(body)
+    assert await stored(database, Inquiry) == 1
+
+
+def test_safe_mode_signature_helper_matches_wechatpy() -> None:
+    signed = sign_wechat("<xml><MsgType>text</MsgType></xml>", token=TOKEN, timestamp=1, nonce="n", crypto=crypto)
+    encrypt = signed.body.decode().split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+    assert signed.query["msg_signature"] == signature_of(TOKEN, "1", "n", encrypt)
