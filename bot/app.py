@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import signal
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from loguru import logger
 
 from bot.config import Settings
-from bot.context import CLOCK, DATABASE, PIPELINE, REPLAY_GUARD, SETTINGS
+from bot.context import CLOCK, DATABASE, KNOWLEDGE, PIPELINE, REPLAY_GUARD, SETTINGS
 from bot.inbound import InvalidInbound
+from bot.knowledge_runtime import KnowledgeHolder
 from bot.pipeline import Clock, Pipeline, utc_now
 from bot.replay import ReplayGuard, ReplayRefused
 from bot.storage import Database, StorageUnavailable
@@ -65,18 +68,23 @@ def create_app(
     database: Database | None = None,
     classifier: Classifier | None = None,
     clock: Clock = utc_now,
+    reload_on_sighup: bool = False,
 ) -> web.Application:
     """Build the application. Tests pass their own database, classifier and clock."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=settings.file.server.max_body_bytes)
     db = database or Database(settings.database_url)
-    classifier = classifier or Classifier.load(
-        departments=settings.departments, fallback=settings.file.fallback_department
+    knowledge = KnowledgeHolder(
+        db,
+        departments=settings.departments,
+        fallback=settings.file.fallback_department,
+        load_classifier=(lambda: classifier) if classifier is not None else None,
     )
     app[SETTINGS] = settings
     app[DATABASE] = db
     app[CLOCK] = clock
+    app[KNOWLEDGE] = knowledge
     app[REPLAY_GUARD] = ReplayGuard(settings.file.server.replay_window_seconds, clock)
-    app[PIPELINE] = Pipeline(settings, db, classifier, BusinessCalendar(settings.reply_hours), clock)
+    app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock)
 
     app.add_routes(health.routes)
     if settings.wechat is not None:
@@ -91,9 +99,29 @@ def create_app(
         app[weibo.APP_SECRET] = settings.weibo_app_secret
         app.add_routes(weibo.routes)
 
+    async def knowledge_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await knowledge.reload(force=True)
+        tasks = {asyncio.create_task(knowledge.watch(settings.file.knowledge.reload_check_seconds))}
+        loop = asyncio.get_running_loop()
+        if reload_on_sighup:
+            def on_sighup() -> None:
+                logger.info("SIGHUP: reloading word lists and FAQ")
+                task = asyncio.create_task(knowledge.reload(force=True))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        yield
+        if reload_on_sighup:
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def on_cleanup(app: web.Application) -> None:
         if database is None:  # only dispose what we created
             await db.dispose()
 
+    app.cleanup_ctx.append(knowledge_lifecycle)
     app.on_cleanup.append(on_cleanup)
     return app

@@ -27,6 +27,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="guanwei 官微 — answers the public on the bureau's WeChat and Weibo accounts.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+kb_app = typer.Typer(no_args_is_help=True, help="The FAQ knowledge base (answers sent at once to routine questions).")
+app.add_typer(kb_app, name="kb")
 out = Console()
 err = Console(stderr=True)
 
@@ -40,9 +42,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_or_exit(config: Path | None) -> Settings:
+def settings_or_exit(config: Path | None, *, channels: bool = True) -> Settings:
     try:
-        return load_settings(config)
+        return load_settings(config, channels=channels)
     except ConfigError as exc:
         fail(str(exc))
 
@@ -94,6 +96,11 @@ def init(config: ConfigOption = None) -> None:
         env_path.chmod(0o600)
         out.print(f"wrote development secrets to {env_path} (mode 600)")
     db_upgrade(config)
+    settings = settings_or_exit(config)
+    if asyncio.run(_with_current_schema(settings, _faq_count)) == 0:
+        from knowledge.faq import FAQ_FILE
+
+        _import_faq(settings, FAQ_FILE, merge=False)
 
 
 @db_app.command("upgrade")
@@ -107,6 +114,61 @@ def db_upgrade(config: ConfigOption = None) -> None:
     except Exception as exc:  # connection refused, permission denied, unknown database...
         _database_error(exc)
     out.print(f"database schema at revision {head_revision(settings.database_url)}")
+
+
+async def _faq_count(database: Database) -> int:
+    from bot.knowledge_runtime import load_faq_entries
+
+    return len(await load_faq_entries(database))
+
+
+def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
+    from bot.pipeline import utc_now
+    from bot.storage import save_faq_entries
+    from knowledge.faq import FaqFormatError, entries_to_dicts, load_entries
+
+    try:
+        entries = load_entries(path, departments=settings.departments)
+    except FaqFormatError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+
+    async def save(database: Database) -> tuple[int, int]:
+        async with database.transaction() as session:
+            return await save_faq_entries(session, entries_to_dicts(entries), utc_now(), replace_all=not merge)
+
+    written, removed = asyncio.run(_with_current_schema(settings, save))
+    out.print(f"FAQ: {written} entries imported from {path}" + (f", {removed} removed" if removed else "")
+              + " (a running server picks them up within its reload interval)", highlight=False)
+
+
+@kb_app.command("import")
+def kb_import(
+    file: Annotated[Path, typer.Argument(help="FAQ entries: .yaml, or .csv with id,question,answer,alternates,...")],
+    config: ConfigOption = None,
+    merge: Annotated[bool, typer.Option(help="keep entries the file does not list (default: replace all)")] = False,
+) -> None:
+    """Validate a FAQ file and make it the live knowledge base."""
+    _import_faq(settings_or_exit(config), file, merge=merge)
+
+
+@kb_app.command("export")
+def kb_export(
+    out_file: Annotated[Path, typer.Option("--out", help=".yaml or .csv")] = Path("faq-export.yaml"),
+    config: ConfigOption = None,
+) -> None:
+    """Write the live knowledge base to a file (edit it, then `guanwei kb import` it back)."""
+    from bot.knowledge_runtime import load_faq_entries
+    from knowledge.faq import FaqFormatError, dump_entries
+
+    settings = settings_or_exit(config)
+    entries = asyncio.run(_with_current_schema(settings, load_faq_entries))
+    try:
+        dump_entries(entries, out_file)
+    except (FaqFormatError, OSError) as exc:
+        fail(f"{out_file}: {exc}")
+    out.print(f"FAQ: {len(entries)} entries written to {out_file}", highlight=False)
 
 
 @app.command()
@@ -125,7 +187,7 @@ def serve(
 
     async def checked_app() -> web.Application:
         await _with_current_schema(settings, _schema_checked)
-        return create_app(settings)
+        return create_app(settings, reload_on_sighup=True)
 
     if settings.redis_url:
         err.print("warning: GUANWEI_REDIS_URL is set, but this version keeps its state in-process: "
@@ -143,16 +205,26 @@ def serve(
 
 
 @app.command()
-def classify(config: ConfigOption = None) -> None:
-    """Classify messages from stdin, one per line (plain text or JSON with a "text" field)."""
+def classify(
+    config: ConfigOption = None,
+    faq_file: Annotated[Path | None, typer.Option("--faq", help="FAQ file to match against "
+                                                  "(default: the live knowledge base, else the shipped one)")] = None,
+) -> None:
+    """Classify messages from stdin, one per line (plain text or JSON with a "text" field).
+
+    Prints one JSON object per line: severity, department, confidence (of the routing), score,
+    matched terms, faq (the entry a routine question would be answered with, or null).
+    """
     from knowledge import Classifier, KnowledgeDataError
+    from knowledge.faq import FaqMatcher
 
     setup_logging("WARNING")
-    settings = settings_or_exit_for_classify(config)
+    settings = settings_or_exit(config, channels=False)
     try:
-        classifier = Classifier.load(departments=settings[0], fallback=settings[1])
+        classifier = Classifier.load(departments=settings.departments, fallback=settings.file.fallback_department)
     except KnowledgeDataError as exc:
         fail(str(exc))
+    faq = FaqMatcher(_faq_entries_for_classify(settings, faq_file))
     sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]  # bytes that are not UTF-8 become U+FFFD
     refused = 0
     for number, line in enumerate(sys.stdin, 1):
@@ -166,9 +238,43 @@ def classify(config: ConfigOption = None) -> None:
             err.print(f"line {number}: {problem}", highlight=False)
             print(json.dumps({"line": number, "error": problem}, ensure_ascii=False), flush=True)
             continue
-        print(json.dumps(classifier.classify(text).to_dict(), ensure_ascii=False), flush=True)
+        result = classifier.classify(text).to_dict()
+        match = faq.match(text) if result["severity"] == "routine" else None
+        result.update(confidence=result.pop("department_confidence"), faq=match.entry.id if match else None)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
     if refused:
         raise typer.Exit(1)
+
+
+def _faq_entries_for_classify(settings: Settings, faq_file: Path | None) -> list:
+    from bot.knowledge_runtime import load_faq_entries
+    from bot.migrate import ensure_current
+    from knowledge.faq import FAQ_FILE, FaqFormatError, load_entries
+
+    if faq_file is None:
+        async def live() -> list:
+            database = Database(settings.database_url)
+            try:
+                await ensure_current(database.engine, settings.database_url)
+                return await load_faq_entries(database)
+            finally:
+                await database.dispose()
+
+        try:
+            entries = asyncio.run(live())
+        except Exception as exc:  # no database yet: classification works without one
+            err.print(f"(live knowledge base not readable: {type(exc).__name__}; using {FAQ_FILE.name})",
+                      highlight=False)
+            entries = []
+        if entries:
+            return entries
+        faq_file = FAQ_FILE
+    try:
+        return load_entries(faq_file, departments=settings.departments)
+    except FaqFormatError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{faq_file}: {exc.strerror or exc}")
 
 
 def _classify_input(line: str) -> tuple[str, str | None]:
@@ -184,17 +290,6 @@ def _classify_input(line: str) -> tuple[str, str | None]:
     return value["text"], None
 
 
-def settings_or_exit_for_classify(config: Path | None) -> tuple[list[str], str]:
-    """Classification needs only the department keys: it works without any secret configured."""
-    from bot.config import load_file_config, resolve_config_path
-
-    try:
-        file = load_file_config(resolve_config_path(config))
-    except ConfigError as exc:
-        fail(str(exc))
-    return list(file.departments), file.fallback_department
-
-
 @app.command()
 def inquiries(
     config: ConfigOption = None,
@@ -207,7 +302,7 @@ def inquiries(
     from bot.inquiries import inquiry_rows
     from bot.storage import InquiryStatus
 
-    settings = settings_or_exit(config)
+    settings = settings_or_exit(config, channels=False)
     if status is not None and status not in InquiryStatus.ALL:
         fail(f"--status: must be one of {', '.join(InquiryStatus.ALL)}")
     if department is not None and department not in settings.departments:

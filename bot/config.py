@@ -70,15 +70,22 @@ class RepliesConfig(BaseModel):
     critical_ack: str
     followup_ack: str
     media_ack: str
+    faq_answer: str
     unsupported: str
 
     @field_validator("*")
     @classmethod
     def _placeholders_known(cls, text: str) -> str:
-        unknown = set(re.findall(r"{(\w*)}", text)) - {"bureau", "ref", "due", "department", "kind"}
+        unknown = set(re.findall(r"{(\w*)}", text)) - {"bureau", "ref", "due", "department", "kind", "answer"}
         if unknown:
             raise ValueError(f"unknown placeholder(s) {sorted(unknown)}")
         return " ".join(text.split())  # YAML folded text: keep one line, no stray spaces
+
+
+class KnowledgeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # How often the server looks for edited word lists or a newly imported FAQ (SIGHUP: at once).
+    reload_check_seconds: float = Field(10.0, ge=1.0, le=3600.0)
 
 
 class FileConfig(BaseModel):
@@ -93,6 +100,7 @@ class FileConfig(BaseModel):
     sla: SlaConfig = SlaConfig()
     departments: dict[str, str]
     fallback_department: str = "info_center"
+    knowledge: KnowledgeConfig = KnowledgeConfig()
     replies: RepliesConfig
 
 
@@ -198,10 +206,13 @@ def load_file_config(path: Path) -> FileConfig:
         raise _first_error(exc, path) from None
 
 
-def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    config_path: str | Path | None = None, env: Mapping[str, str] | None = None, *, channels: bool = True
+) -> Settings:
     """Read config.yaml and the environment into validated `Settings`.
 
     `env` defaults to `.env` in the working directory overlaid by `os.environ`; tests pass their own.
+    `channels=False` skips the platform secrets, for commands that only read the database.
     """
     if env is None:
         env = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
@@ -226,11 +237,11 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{ENV_PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://")
 
-    wechat = _wechat_secrets(env) if file.channels.wechat.enabled else None
+    wechat = _wechat_secrets(env) if channels and file.channels.wechat.enabled else None
     if wechat and file.channels.wechat.require_safe_mode and not wechat.aes_key:
         raise ConfigError(f"{ENV_PREFIX}WECHAT_AES_KEY: not set, but channels.wechat.require_safe_mode is true")
     weibo_secret = None
-    if file.channels.weibo.enabled:
+    if channels and file.channels.weibo.enabled:
         weibo_secret = env.get(f"{ENV_PREFIX}WEIBO_APP_SECRET", "").strip()
         if not weibo_secret:
             raise ConfigError(f"{ENV_PREFIX}WEIBO_APP_SECRET: not set (the fans-service app secret; "

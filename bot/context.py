@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.config import Settings
+from bot.knowledge_runtime import KnowledgeHolder
 from bot.pipeline import Clock, Pipeline
 from bot.replay import ReplayGuard
 from bot.storage import Database
@@ -14,3 +15,4 @@ DATABASE = web.AppKey("database", Database)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 CLOCK = web.AppKey("clock", Clock)
 REPLAY_GUARD = web.AppKey("replay_guard", ReplayGuard)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeHolder)

@@ -21,12 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import storage
 from bot.config import Settings
 from bot.inbound import Event, InboundMessage, Kind, checked
+from bot.knowledge_runtime import Knowledge, KnowledgeHolder
 from bot.logs import mask_id
 from bot.replies import ReplyWriter
-from bot.storage import Database, Direction, Inquiry, InquiryStatus, Message
+from bot.storage import KNOWLEDGE_BASE, Database, Direction, Inquiry, InquiryStatus, Message
 from escalation.calendar import BusinessCalendar
 from escalation.sla import first_response_due
-from knowledge import Classification, Classifier
+from knowledge import Classification
+from knowledge.faq import FaqMatch
 
 Clock = Callable[[], datetime]
 
@@ -74,13 +76,13 @@ class Pipeline:
         self,
         settings: Settings,
         db: Database,
-        classifier: Classifier,
+        knowledge: KnowledgeHolder,
         calendar: BusinessCalendar,
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
         self.db = db
-        self.classifier = classifier
+        self.knowledge = knowledge
         self.calendar = calendar
         self.clock = clock
         self.replies = ReplyWriter(settings.file.replies, settings.file.bureau_name, settings.tz)
@@ -121,11 +123,13 @@ class Pipeline:
         if stored is not None:
             logger.info("{} retry from {} answered from the first attempt", message.channel, mask_id(message.sender))
             return Outcome(stored.text, None, replayed=True)
-        classification = self.classifier.classify(message.text) if message.text else None
+        knowledge = self.knowledge.current  # one consistent pair even if a reload swaps it meanwhile
+        classification = knowledge.classifier.classify(message.text) if message.text else None
+        faq = _faq_answer(knowledge, message, classification)
         now = self.clock()
         try:
             async with self.db.transaction() as session:
-                return await self._record(session, message, classification, now)
+                return await self._record(session, message, classification, faq, now)
         except IntegrityError:
             # Another worker stored the same push between our lookup and our insert.
             async with self.db.transaction() as session:
@@ -135,7 +139,12 @@ class Pipeline:
             return Outcome(stored.text, None, replayed=True)
 
     async def _record(
-        self, session: AsyncSession, message: InboundMessage, classification: Classification | None, now: datetime
+        self,
+        session: AsyncSession,
+        message: InboundMessage,
+        classification: Classification | None,
+        faq: FaqMatch | None,
+        now: datetime,
     ) -> Outcome:
         inquiry: Inquiry | None = None
         if message.kind is Kind.EVENT:
@@ -143,7 +152,7 @@ class Pipeline:
         elif not message.opens_inquiry or (message.kind is Kind.TEXT and not message.text):
             reply = self.replies.unsupported()
         else:
-            inquiry, reply = await self._register(session, message, classification, now)
+            inquiry, reply = await self._register(session, message, classification, faq, now)
 
         inbound = _message_row(message, Direction.IN, now, inquiry)
         session.add(inbound)
@@ -166,7 +175,12 @@ class Pipeline:
         return Outcome(reply, inquiry.id if inquiry else None, recorded_at=now)
 
     async def _register(
-        self, session: AsyncSession, message: InboundMessage, classification: Classification | None, now: datetime
+        self,
+        session: AsyncSession,
+        message: InboundMessage,
+        classification: Classification | None,
+        faq: FaqMatch | None,
+        now: datetime,
     ) -> tuple[Inquiry, str]:
         severity = classification.severity if classification else ROUTINE
         due = first_response_due(now, severity, self.settings.sla, self.calendar)
@@ -191,6 +205,13 @@ class Pipeline:
             )
             session.add(inquiry)
             await session.flush()
+            if faq is not None:
+                # Answered at once by the knowledge base: the clock stops, staff still see it.
+                inquiry.status = InquiryStatus.ANSWERED
+                inquiry.answered_at = now
+                inquiry.answered_by = KNOWLEDGE_BASE
+                inquiry.faq_id = faq.entry.id
+                return inquiry, self.replies.faq_answer(answer=faq.entry.answer, inquiry_id=inquiry.id)
         else:
             inquiry.last_message_at = now
             if classification is not None:
@@ -207,6 +228,15 @@ class Pipeline:
             media_kind=None if message.text and message.kind in (Kind.TEXT, Kind.VOICE) else message.kind,
         )
         return inquiry, reply
+
+
+def _faq_answer(
+    knowledge: Knowledge, message: InboundMessage, classification: Classification | None
+) -> FaqMatch | None:
+    """An FAQ answer may stand in for a person only for a routine question in words; never for a critical one."""
+    if classification is None or classification.severity != ROUTINE or message.kind not in (Kind.TEXT, Kind.VOICE):
+        return None
+    return knowledge.faq.match(message.text)
 
 
 def _merge_followup(inquiry: Inquiry, classification: Classification, due: datetime) -> bool:

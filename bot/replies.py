@@ -55,6 +55,9 @@ class ReplyWriter:
     def welcome(self) -> str:
         return self._fill(self.texts.welcome)
 
+    def faq_answer(self, *, answer: str, inquiry_id: int) -> str:
+        return self._fill(self.texts.faq_answer, answer=answer.strip(), ref=inquiry_ref(inquiry_id))
+
     def unsupported(self) -> str:
         return self._fill(self.texts.unsupported)
 

@@ -228,3 +228,27 @@ async def messages_of(session: AsyncSession, inquiry_id: int) -> Sequence[Messag
     return (
         await session.scalars(select(Message).where(Message.inquiry_id == inquiry_id).order_by(Message.id))
     ).all()
+
+
+async def save_faq_entries(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime, *, replace_all: bool
+) -> tuple[int, int]:
+    """Write FAQ entries (dicts as `knowledge.faq.entries_to_dicts` makes them). Returns (written, removed)."""
+    existing = {record.id: record for record in (await session.scalars(select(FaqRecord))).all()}
+    removed = 0
+    if replace_all:
+        keep = {row["id"] for row in rows}
+        for faq_id, record in existing.items():
+            if faq_id not in keep:
+                await session.delete(record)
+                removed += 1
+    for row in rows:
+        record = existing.get(row["id"]) or FaqRecord(id=row["id"])
+        record.question = row["question"]
+        record.answer = row["answer"]
+        record.alternates = list(row.get("alternates") or [])
+        record.department = row.get("department")
+        record.tags = list(row.get("tags") or [])
+        record.updated_at = now
+        session.add(record)
+    return len(rows), removed

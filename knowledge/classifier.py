@@ -357,7 +357,10 @@ class _Combination:
     name: str
     groups: frozenset[str]
     with_words: tuple[str, ...]
+    with_patterns: tuple[re.Pattern[str], ...]  # regexes that count like the words ("三十多个人")
     bonus: float
+    department: str | None = None  # when it fires, this department gains department_weight
+    department_weight: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +378,8 @@ class _SeverityData:
     punctuation_weight: float
     punctuation_cap: float
     intensity_cap: float
+    resolved_phrases: tuple[str, ...] = ()
+    resolved_discount: float = 0.0
 
 
 def _load_severity(path: Path) -> _SeverityData:
@@ -392,6 +397,7 @@ def _load_severity(path: Path) -> _SeverityData:
             "negation",
             "combinations",
             "intensity",
+            "resolution",
         },
         required=("threshold", "groups"),
     )
@@ -430,12 +436,7 @@ def _load_severity(path: Path) -> _SeverityData:
         if group_name not in groups:
             raise src.error(f"{where}.group", f"unknown group {group_name!r}", src.line_of(spec, "group"))
         regex_text = src.text(spec["regex"], f"{where}.regex", src.line_of(spec, "regex"))
-        try:
-            regex = re.compile(regex_text)
-        except re.error as exc:
-            raise src.error(f"{where}.regex", f"bad regular expression: {exc}", src.line_of(spec, "regex")) from None
-        if regex.search("") is not None:
-            raise src.error(f"{where}.regex", "matches the empty string", src.line_of(spec, "regex"))
+        regex = _compile(src, regex_text, f"{where}.regex", src.line_of(spec, "regex"))
         weight = src.number(spec["weight"], f"{where}.weight", src.line_of(spec, "weight"))
         patterns.append(_Pattern(str(name), group_name, regex, weight))
 
@@ -473,7 +474,14 @@ def _load_severity(path: Path) -> _SeverityData:
     for name, spec in raw_combos.items():
         where = f"combinations.{name}"
         spec = src.mapping(spec, where, src.line_of(raw_combos, name))
-        src.keys(spec, where, {"group", "why", "with", "bonus"}, required=("group", "with", "bonus"))
+        src.keys(
+            spec,
+            where,
+            {"group", "why", "with", "with_patterns", "bonus", "department", "department_weight"},
+            required=("group", "bonus"),
+        )
+        if "with" not in spec and "with_patterns" not in spec:
+            raise src.error(where, "needs 'with' words or 'with_patterns'", src.line_of(raw_combos, name))
         raw_group = spec["group"]
         group_names = [raw_group] if isinstance(raw_group, str) else raw_group
         if not isinstance(group_names, list) or not group_names:
@@ -481,11 +489,53 @@ def _load_severity(path: Path) -> _SeverityData:
         for group_name in group_names:
             if group_name not in groups:
                 raise src.error(f"{where}.group", f"unknown group {group_name!r}", src.line_of(spec, "group"))
-        with_words = src.term_list(spec["with"], f"{where}.with", src.line_of(spec, "with"))
-        if not with_words:
-            raise src.error(f"{where}.with", "no words", src.line_of(spec, "with"))
+        with_words: list[str] = []
+        if "with" in spec:
+            with_words = src.term_list(spec["with"], f"{where}.with", src.line_of(spec, "with"))
+            if not with_words:
+                raise src.error(f"{where}.with", "no words", src.line_of(spec, "with"))
+        with_patterns: list[re.Pattern[str]] = []
+        if "with_patterns" in spec:
+            line = src.line_of(spec, "with_patterns")
+            raw_list = spec["with_patterns"]
+            if not isinstance(raw_list, list) or not raw_list:
+                raise src.error(f"{where}.with_patterns", "must be a non-empty list of regular expressions", line)
+            for index, raw in enumerate(raw_list):
+                item_where = f"{where}.with_patterns[{index}]"
+                item_line = src.line_of(raw_list, index) or line
+                with_patterns.append(_compile(src, src.text(raw, item_where, item_line), item_where, item_line))
         bonus = src.number(spec["bonus"], f"{where}.bonus", src.line_of(spec, "bonus"))
-        combinations.append(_Combination(str(name), frozenset(map(str, group_names)), tuple(with_words), bonus))
+        department: str | None = None
+        department_weight = 0.0
+        if "department" in spec or "department_weight" in spec:
+            if "department" not in spec or "department_weight" not in spec:
+                raise src.error(where, "'department' and 'department_weight' go together", src.line_of(raw_combos, name))
+            department = src.text(spec["department"], f"{where}.department", src.line_of(spec, "department"))
+            department_weight = src.number(
+                spec["department_weight"], f"{where}.department_weight", src.line_of(spec, "department_weight")
+            )
+        combinations.append(
+            _Combination(
+                str(name),
+                frozenset(map(str, group_names)),
+                tuple(with_words),
+                tuple(with_patterns),
+                bonus,
+                department,
+                department_weight,
+            )
+        )
+
+    resolution = src.mapping(doc.get("resolution", {}), "resolution", src.line_of(doc, "resolution"))
+    src.keys(resolution, "resolution", {"why", "phrases", "discount"})
+    resolved_phrases = tuple(
+        src.term_list(resolution.get("phrases", []), "resolution.phrases", src.line_of(resolution, "phrases"))
+    )
+    resolved_discount = 0.0
+    if "discount" in resolution:
+        resolved_discount = src.number(
+            resolution["discount"], "resolution.discount", src.line_of(resolution, "discount")
+        )
 
     intensity = src.mapping(doc.get("intensity", {}), "intensity", src.line_of(doc, "intensity"))
     src.keys(
@@ -517,7 +567,19 @@ def _load_severity(path: Path) -> _SeverityData:
         punctuation_weight=knob("punctuation_weight", 0.5),
         punctuation_cap=knob("punctuation_cap", 1.0),
         intensity_cap=knob("cap", 1.5),
+        resolved_phrases=resolved_phrases,
+        resolved_discount=resolved_discount,
     )
+
+
+def _compile(src: _Source, regex_text: str, where: str, line: int | None) -> re.Pattern[str]:
+    try:
+        regex = re.compile(regex_text)
+    except re.error as exc:
+        raise src.error(where, f"bad regular expression: {exc}", line) from None
+    if regex.search("") is not None:
+        raise src.error(where, "matches the empty string", line)
+    return regex
 
 
 _DEPARTMENT_KEY_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -628,7 +690,7 @@ class _Terms:
 
 @dataclass(slots=True)
 class _Contribution:
-    kind: str  # term | pattern | combination | intensity
+    kind: str  # term | pattern | combination | intensity | resolution (a negative weight)
     label: str  # the term, the matched text of a pattern, the combination's name
     weight: float
     start: int = 0
@@ -676,8 +738,12 @@ class Classifier:
         self._masked = _Terms(severity.masked_phrases)
         self._degree = _Terms(severity.degree_words)
         self._combination_words = [_Terms(combo.with_words) for combo in severity.combinations]
+        self._resolved = _Terms(severity.resolved_phrases)
         self._max_window = max(severity.negators.values(), default=0)
-        self._departments = _Terms(department_terms)
+        # Latin-letter terms (pinyin such as "tushuguan", English such as "museum") are matched on the
+        # message with its spaces removed, so "tu shu guan" and "cable car" find them too.
+        self._departments = _Terms([t for t in department_terms if not _is_latin(t)])
+        self._latin_departments = _Terms([t for t in department_terms if _is_latin(t)])
 
         # A private tokenizer, so that loading is explicit and repeatable and nobody else's
         # add_word changes our segmentation. It loads jieba's main dictionary (cached in the
@@ -704,6 +770,12 @@ class Classifier:
         names, terms = _load_departments(data_dir / DEPARTMENTS_FILE)
         userdict = _load_userdict(data_dir / USERDICT_FILE)
         departments_path = data_dir / DEPARTMENTS_FILE
+        for combo in severity.combinations:
+            if combo.department is not None and combo.department not in names:
+                raise KnowledgeDataError(
+                    f"{data_dir / SEVERITY_FILE}: combinations.{combo.name}.department: "
+                    f"{combo.department!r} is not defined in {DEPARTMENTS_FILE}"
+                )
         if departments is not None:
             known = set(departments)
             for key in names:
@@ -781,12 +853,16 @@ class Classifier:
         # cut before normalising too, so a megabyte of text costs no more than MAX_CHARS of it
         norm = normalize(_as_text(text)[: 2 * MAX_CHARS])[:MAX_CHARS]
         tokens = _Tokens(self._tokenizer, norm)
-        severity_score, contributions = self._score(norm, tokens)
+        severity_score, contributions, boosts = self._score(norm, tokens)
         analysis = _Analysis(severity_score=severity_score, contributions=contributions)
-        self._route(norm, tokens, analysis)
+        self._route(norm, tokens, analysis, boosts)
         return analysis
 
-    def _score(self, norm: str, tokens: _Tokens) -> tuple[float, list[_Contribution]]:
+    def _score(
+        self, norm: str, tokens: _Tokens
+    ) -> tuple[float, list[_Contribution], list[tuple[str, str, float, int]]]:
+        """The severity score, every contribution, and the department boosts of the combinations
+        that fired (department, label, weight, position)."""
         data = self._severity
         masked = norm
         spans = [(m.start(), m.end()) for m in self._masked.finditer(norm)]
@@ -830,14 +906,21 @@ class Classifier:
 
         base = sum(c.weight for c in contributions)
         groups_hit = {c.group for c in contributions}
+        boosts: list[tuple[str, str, float, int]] = []
         for combo, words in zip(data.combinations, self._combination_words, strict=True):
             if combo.groups & groups_hit:
                 hit = words.search(norm)
+                if hit is None:
+                    for regex in combo.with_patterns:
+                        hit = regex.search(norm)
+                        if hit is not None:
+                            break
                 if hit is not None:
-                    contributions.append(
-                        _Contribution("combination", f"{combo.name}({hit.group()})", combo.bonus, hit.start())
-                    )
+                    label = f"{combo.name}({hit.group()})"
+                    contributions.append(_Contribution("combination", label, combo.bonus, hit.start()))
                     base += combo.bonus
+                    if combo.department is not None:
+                        boosts.append((combo.department, label, combo.department_weight, hit.start()))
 
         score = base
         if base > 0:
@@ -851,8 +934,14 @@ class Classifier:
             if punct_bonus > 0:
                 contributions.append(_Contribution("intensity", "".join(runs)[:12], punct_bonus))
             score += degree_bonus + max(punct_bonus, 0.0)
+            # "孩子走丢了一会儿，广播一喊就找到了": the message reports an incident already over
+            resolved = self._resolved.search(masked) if data.resolved_discount > 0 else None
+            if resolved is not None:
+                discount = min(data.resolved_discount, score)
+                contributions.append(_Contribution("resolution", resolved.group(), -discount, resolved.start()))
+                score -= discount
         contributions.extend(negated.values())
-        return score, contributions
+        return score, contributions, boosts
 
     def _negator_before(self, tokens: _Tokens, norm: str, start: int) -> str | None:
         """The negator cancelling a match at ``start``, if one stands within its window in the same clause."""
@@ -878,18 +967,34 @@ class Classifier:
                 return None
         return None
 
-    def _route(self, norm: str, tokens: _Tokens, analysis: _Analysis) -> None:
+    def _route(
+        self, norm: str, tokens: _Tokens, analysis: _Analysis, boosts: list[tuple[str, str, float, int]]
+    ) -> None:
         scores: dict[str, float] = {}
         seen: set[str] = set()
         hits: dict[str, list[tuple[str, float, int]]] = {}
+
+        def add(department: str, label: str, weight: float, start: int) -> None:
+            scores[department] = scores.get(department, 0.0) + weight
+            hits.setdefault(department, []).append((label, weight, start))
+
         for m in self._departments.finditer(norm):
             term = m.group()
             if term in seen or tokens.straddles(m.start(), m.end()):
                 continue
             seen.add(term)
             department, weight = self._department_terms[term]
-            scores[department] = scores.get(department, 0.0) + weight
-            hits.setdefault(department, []).append((term, weight, m.start()))
+            add(department, term, weight, m.start())
+        if _LATIN_RE.search(norm) is not None:
+            compact = _SPACE_RE.sub("", norm)
+            for m in self._latin_departments.finditer(compact):
+                term = m.group()
+                if term not in seen:
+                    seen.add(term)
+                    department, weight = self._department_terms[term]
+                    add(department, term, weight, len(norm))  # positions in ``compact`` are not ``norm``'s
+        for department, label, weight, start in boosts:
+            add(department, label, weight, start)
         if not scores:
             analysis.department = self.fallback
             analysis.department_confidence = _FALLBACK_CONFIDENCE
@@ -929,6 +1034,15 @@ class _Tokens:
             return False
         last = bisect.bisect_right(self.starts, end - 1) - 1
         return last >= 0 and start < self.starts[last] < end < self.ends[last]
+
+
+_LATIN_RE = re.compile("[a-z]")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _is_latin(term: str) -> bool:
+    """A term written in Latin letters and digits only (pinyin, English, "ktv", "5a")."""
+    return term.isascii()
 
 
 def _as_text(text: object) -> str:

@@ -131,3 +131,28 @@ async def client(
     app = create_app(settings, database=database, classifier=classifier, clock=clock)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
+
+
+async def import_starter_faq(database: Database) -> int:
+    """The shipped example knowledge base, as `guanwei init` imports it."""
+    from datetime import UTC
+
+    from bot.storage import save_faq_entries
+    from knowledge.faq import FAQ_FILE, entries_to_dicts, load_entries
+
+    async with database.transaction() as session:
+        written, _ = await save_faq_entries(
+            session, entries_to_dicts(load_entries(FAQ_FILE)), datetime(2026, 12, 1, tzinfo=UTC), replace_all=True
+        )
+    return written
+
+
+@pytest.fixture
+async def faq_client(
+    settings: Settings, database: Database, classifier: Classifier, clock: Clock
+) -> AsyncIterator[TestClient]:
+    """A client whose database holds the starter FAQ."""
+    await import_starter_faq(database)
+    app = create_app(settings, database=database, classifier=classifier, clock=clock)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client

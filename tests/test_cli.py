@@ -36,7 +36,7 @@ def test_classify_reads_plain_and_json_lines(workdir: Path) -> None:
     assert [line["severity"] for line in lines[:2]] == ["critical", "routine"]
     assert lines[0]["department"] == "market" and lines[1]["department"] == "public_service"
     assert lines[0]["matched"] and lines[0]["faq"] is None
-    assert set(lines[0]) >= {"severity", "department", "score", "matched", "faq"}
+    assert set(lines[0]) == {"severity", "department", "confidence", "score", "matched", "faq"}
 
 
 def test_serve_without_secrets_is_one_line_naming_the_setting(workdir: Path) -> None:
@@ -112,3 +112,32 @@ def test_inquiries_table_shows_follower_text_literally(workdir: Path) -> None:
     result = runner.invoke(app, ["inquiries"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "[reverse]假冒[/reverse]" in result.output
+
+
+def test_init_imports_the_starter_faq_and_kb_round_trips(workdir: Path) -> None:
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert "FAQ:" in result.output and "entries imported" in result.output
+
+    exported = runner.invoke(app, ["kb", "export", "--out", "faq.csv"])
+    assert exported.exit_code == 0, exported.output
+    rows = (workdir / "faq.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "id,question,answer,alternates,department,tags" and len(rows) > 45
+
+    (workdir / "mine.yaml").write_text(
+        "- id: opening\n  question: 开放时间\n  answer: 您好，每天9点开放。\n", encoding="utf-8"
+    )
+    replaced = runner.invoke(app, ["kb", "import", "mine.yaml"])
+    assert replaced.exit_code == 0 and "1 entries imported" in replaced.output and "removed" in replaced.output
+    out_of_one = runner.invoke(app, ["kb", "export", "--out", "one.yaml"])
+    assert "1 entries" in out_of_one.output
+
+
+def test_kb_import_of_a_broken_file_is_one_line_and_changes_nothing(workdir: Path) -> None:
+    runner.invoke(app, ["init"])
+    (workdir / "bad.yaml").write_text("- id: Not Valid\n  question: q\n  answer: a\n", encoding="utf-8")
+    result = runner.invoke(app, ["kb", "import", "bad.yaml"])
+    assert result.exit_code == 2
+    assert "bad.yaml" in result.output and "Traceback" not in result.output
+    missing = runner.invoke(app, ["kb", "import", "nope.yaml"])
+    assert missing.exit_code == 2 and "nope.yaml" in missing.output

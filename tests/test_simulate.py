@@ -11,13 +11,14 @@ from bot.config import Settings
 from bot.simulate import Simulator, load_script
 from bot.storage import Database, Inquiry
 from knowledge import Classifier
-from tests.conftest import Clock
+from tests.conftest import Clock, import_starter_faq
 
 
 async def test_simulated_followers_are_registered_and_acknowledged(
     settings: Settings, database: Database, classifier: Classifier, clock: Clock
 ) -> None:
     script = load_script()
+    await import_starter_faq(database)  # as `guanwei init` does
     app = create_app(settings, database=database, classifier=classifier, clock=clock)
     async with TestServer(app) as server, aiohttp.ClientSession() as session:
         simulator = Simulator(settings, str(server.make_url("/")), run_id="test", clock=clock)
@@ -29,7 +30,8 @@ async def test_simulated_followers_are_registered_and_acknowledged(
     by_words = {e.said: e.reply for e in exchanges}
     assert "1小时内" in by_words[next(s for s in by_words if "踩踏" in s)]
     assert "1小时内" in by_words[next(s for s in by_words if "保护伞" in s)]
-    assert "今天12:00前答复" in by_words["你好，请问市博物馆周一开放吗？需要提前预约吗？"]
+    assert "自动答复" in by_words["你好，请问市博物馆周一开放吗？需要提前预约吗？"]  # from the FAQ
+    assert "今天12:00前答复" in by_words["小区楼下KTV天天半夜唱歌，吵得睡不着，能不能查一下有没有营业执照"]
 
     async with database.transaction() as db_session:
         inquiries = (await db_session.scalars(select(Inquiry))).all()

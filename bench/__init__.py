@@ -1,0 +1,1 @@
+"""Benchmarks and baselines (run as modules: python -m bench.NAME)."""

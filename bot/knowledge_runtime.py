@@ -1,0 +1,124 @@
+"""The live knowledge: classifier word lists (files under knowledge/data) and the FAQ (database).
+
+Both can change while the server runs: an editor saves a word list, the information centre runs
+`guanwei kb import`. `KnowledgeHolder` rebuilds them off the event loop and swaps the new pair in
+at once; a broken edit is logged and the previous knowledge stays in service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+from sqlalchemy import func, select
+
+from bot.storage import Database, FaqRecord, StorageUnavailable
+from knowledge import Classifier, KnowledgeDataError
+from knowledge.classifier import DATA_DIR
+from knowledge.faq import FaqEntry, FaqFormatError, FaqMatcher, entries_from_dicts
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    classifier: Classifier
+    faq: FaqMatcher
+    version: tuple[object, ...]  # what it was built from: file times, FAQ row count and last change
+
+
+def record_to_dict(record: FaqRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "question": record.question,
+        "answer": record.answer,
+        "alternates": list(record.alternates),
+        "department": record.department,
+        "tags": list(record.tags),
+    }
+
+
+async def load_faq_entries(database: Database) -> list[FaqEntry]:
+    async with database.transaction() as session:
+        records = (await session.scalars(select(FaqRecord).order_by(FaqRecord.id))).all()
+    return entries_from_dicts([record_to_dict(r) for r in records])
+
+
+def _files_version(data_dir: Path) -> tuple[object, ...]:
+    return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in data_dir.glob("*") if p.is_file()))
+
+
+async def _faq_version(database: Database) -> tuple[object, ...]:
+    async with database.transaction() as session:
+        count, changed = (await session.execute(select(func.count(), func.max(FaqRecord.updated_at)))).one()
+    return (count, changed.isoformat() if changed else None)
+
+
+class KnowledgeHolder:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        departments: Collection[str],
+        fallback: str,
+        data_dir: Path = DATA_DIR,
+        load_classifier: Callable[[], Classifier] | None = None,
+    ) -> None:
+        self.database = database
+        self.data_dir = data_dir
+        self.load_classifier = load_classifier or (
+            lambda: Classifier.load(data_dir, departments=departments, fallback=fallback)
+        )
+        self._current: Knowledge | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def current(self) -> Knowledge:
+        if self._current is None:
+            raise RuntimeError("knowledge not loaded yet: call `await holder.reload()` at start-up")
+        return self._current
+
+    async def _version(self) -> tuple[object, ...]:
+        return (_files_version(self.data_dir), await _faq_version(self.database))
+
+    async def reload(self, *, force: bool = False) -> bool:
+        """Rebuild if anything changed (or `force`). True when new knowledge went into service."""
+        async with self._lock:
+            try:
+                version = await self._version()
+                if not force and self._current is not None and self._current.version == version:
+                    return False
+                entries = await load_faq_entries(self.database)
+            except StorageUnavailable as exc:
+                if self._current is not None:
+                    raise
+                # Start answering anyway (storage-down pushes get 503s); the watcher retries the FAQ.
+                logger.warning("FAQ not loaded, database unavailable; will retry: {}", exc)
+                version, entries = ("unloaded",), []
+            try:
+                classifier = await asyncio.to_thread(self.load_classifier)
+            except KnowledgeDataError as exc:
+                if self._current is None:
+                    raise
+                logger.error("word lists not reloaded, the previous ones stay in service: {}", exc)
+                return False
+            try:
+                matcher = FaqMatcher(entries)
+            except FaqFormatError as exc:
+                if self._current is None:
+                    raise
+                logger.error("FAQ not reloaded, the previous one stays in service: {}", exc)
+                return False
+            self._current = Knowledge(classifier, matcher, version)
+            logger.info("knowledge loaded: {} FAQ entries, word lists from {}", len(entries), self.data_dir)
+            return True
+
+    async def watch(self, interval_seconds: float) -> None:
+        """Check for changes every `interval_seconds` until cancelled."""
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                await self.reload()
+            except Exception as exc:  # a database hiccup must not end the watcher
+                logger.warning("knowledge change check failed, will retry: {}", exc)

@@ -1,0 +1,57 @@
+"""FAQ answers as passive replies: a routine question answered at once, never a critical one."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from bot.context import KNOWLEDGE
+from bot.storage import Database, Inquiry, save_faq_entries
+from tests.conftest import shanghai
+from tests.test_wechat_webhook import post, push, reply_text
+
+
+async def inquiries(database: Database) -> list[Inquiry]:
+    async with database.transaction() as session:
+        return list((await session.scalars(select(Inquiry).order_by(Inquiry.id))).all())
+
+
+async def test_routine_question_gets_the_faq_answer_and_is_answered_by_the_knowledge_base(
+    faq_client: TestClient, database: Database
+) -> None:
+    status, body = await post(faq_client, push("text", Content="你好，请问市博物馆周一开门吗？"))
+    assert status == 200
+    text = reply_text(body)
+    assert "每周一闭馆" in text and "自动答复" in text and "000001" in text
+    [inquiry] = await inquiries(database)
+    assert (inquiry.status, inquiry.answered_by, inquiry.faq_id) == ("answered", "knowledge_base", "museum-hours")
+    assert inquiry.answered_at == shanghai(2026, 12, 3, 10, 0)
+
+
+async def test_r6_1d_critical_message_never_gets_an_faq_answer(faq_client: TestClient, database: Database) -> None:
+    _, body = await post(faq_client, push("text", Content="博物馆今天开门吗？门口发生踩踏了，好多人受伤"))
+    text = reply_text(body)
+    assert "1小时内" in text and "自动答复" not in text
+    [inquiry] = await inquiries(database)
+    assert (inquiry.severity, inquiry.status, inquiry.faq_id) == ("critical", "open", None)
+
+
+async def test_unmatched_question_is_queued_for_staff(faq_client: TestClient, database: Database) -> None:
+    _, body = await post(faq_client, push("text", Content="我家楼下的非遗传承人想申请补贴，需要什么材料"))
+    assert "已登记" in reply_text(body)
+    [inquiry] = await inquiries(database)
+    assert inquiry.status == "open" and inquiry.faq_id is None
+
+
+async def test_imported_faq_is_picked_up_without_restart(faq_client: TestClient, database: Database) -> None:
+    question = "请问城市书房夜间几点关门"
+    _, before = await post(faq_client, push("text", sender="oAAAAAAAAAAAAAAAAAAAAAAAAAAA", Content=question))
+    assert "自动答复" not in reply_text(before)
+    async with database.transaction() as session:
+        await save_faq_entries(session, [{
+            "id": "city-study-night", "question": "城市书房夜间几点关门", "answer": "您好！城市书房（示例）每晚22:00闭馆。",
+            "alternates": [], "department": "public_service", "tags": [],
+        }], shanghai(2026, 12, 3, 10, 1), replace_all=False)
+    assert await faq_client.server.app[KNOWLEDGE].reload() is True  # what the watcher does every few seconds
+    _, after = await post(faq_client, push("text", sender="oBBBBBBBBBBBBBBBBBBBBBBBBBBB", Content=question))
+    assert "22:00闭馆" in reply_text(after)
