@@ -133,6 +133,8 @@ def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
         fail(str(exc))
     except OSError as exc:
         fail(f"{path}: {exc.strerror or exc}")
+    if not entries and not merge:
+        fail(f"{path}: no entries; importing it would empty the live knowledge base")
 
     async def save(database: Database) -> tuple[int, int]:
         async with database.transaction() as session:
@@ -325,6 +327,34 @@ def inquiries(
             row["due_at"][5:16].replace("T", " "), escape(strip_controls(row["summary"][:40])),
         )
     out.print(table)
+
+
+@app.command()
+def deadline(
+    received_at: Annotated[str, typer.Argument(help="ISO 8601 with offset, e.g. 2026-12-04T17:45+08:00 or ...Z")],
+    severity: Annotated[str, typer.Option(help="routine or critical")] = "routine",
+    config: ConfigOption = None,
+) -> None:
+    """Print when the first answer to a message received at RECEIVED_AT is due (R6.1b, R6.1d)."""
+    from datetime import datetime
+
+    from escalation.calendar import BusinessCalendar
+    from escalation.sla import SEVERITIES, first_response_due
+
+    settings = settings_or_exit(config, channels=False)
+    if severity not in SEVERITIES:
+        fail(f"--severity: must be one of {', '.join(SEVERITIES)}")
+    try:
+        received = datetime.fromisoformat(received_at.strip())
+    except ValueError:
+        fail(f"RECEIVED_AT: {received_at!r} is not an ISO 8601 time (e.g. 2026-12-04T17:45+08:00)")
+    if received.tzinfo is None:
+        fail(f"RECEIVED_AT: {received_at!r} has no offset; add one (+08:00) or Z")
+    try:
+        due = first_response_due(received, severity, settings.sla, BusinessCalendar(settings.reply_hours))
+    except ValueError as exc:
+        fail(f"RECEIVED_AT: {exc}")
+    print(due.isoformat())
 
 
 @app.command()

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from escalation.calendar import ReplyHours
 from escalation.sla import SlaPolicy
@@ -88,6 +88,70 @@ class KnowledgeConfig(BaseModel):
     reload_check_seconds: float = Field(10.0, ge=1.0, le=3600.0)
 
 
+CONTACT_ROLES = ("department_staff", "department_head", "info_center", "office", "leader", "on_duty")
+NOTIFIER_CHANNELS = ("log", "wecom_robot", "wechat_template", "email")
+
+
+class RungConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    notify: list[str]
+    timeout_minutes: int = Field(0, ge=0, le=60 * 24 * 10)
+    critical_timeout_minutes: int = Field(0, ge=0, le=60 * 24)
+
+    @field_validator("notify")
+    @classmethod
+    def _known_roles(cls, roles: list[str]) -> list[str]:
+        unknown = set(roles) - set(CONTACT_ROLES)
+        if unknown:
+            raise ValueError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(CONTACT_ROLES)}")
+        return roles
+
+
+class ContactConfig(BaseModel):
+    """Who is alerted. Addresses that are secrets (robot webhook URLs hold a key) come from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    role: str
+    department: str | None = None
+    channel: str = "log"
+    address: str | None = None
+    address_env: str | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, role: str) -> str:
+        if role not in CONTACT_ROLES:
+            raise ValueError(f"unknown role {role!r}; roles are {', '.join(CONTACT_ROLES)}")
+        return role
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, channel: str) -> str:
+        if channel not in NOTIFIER_CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}; channels are {', '.join(NOTIFIER_CHANNELS)}")
+        return channel
+
+    @model_validator(mode="after")
+    def _address_where_needed(self) -> ContactConfig:
+        if self.channel == "wecom_robot" and self.address:
+            raise ValueError("a robot webhook URL holds its key: give address_env, not address")
+        if self.channel != "log" and not (self.address or self.address_env):
+            raise ValueError(f"channel {self.channel} needs address or address_env")
+        return self
+
+
+class EscalationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reminders_at: list[float] = [0.5, 0.8]
+    critical_start_rung: int = 2
+    rungs: list[RungConfig]
+    contacts: list[ContactConfig] = []
+    sweep_interval_seconds: float = Field(30.0, ge=1.0, le=600.0)
+    reopen_within_days: int = Field(7, ge=0, le=90)
+
+
 class FileConfig(BaseModel):
     """The shape of config.yaml."""
 
@@ -101,6 +165,7 @@ class FileConfig(BaseModel):
     departments: dict[str, str]
     fallback_department: str = "info_center"
     knowledge: KnowledgeConfig = KnowledgeConfig()
+    escalation: EscalationConfig
     replies: RepliesConfig
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from bot.storage import Database, FaqRecord, StorageUnavailable
 from knowledge import Classifier, KnowledgeDataError
 from knowledge.classifier import DATA_DIR
-from knowledge.faq import FaqEntry, FaqFormatError, FaqMatcher, entries_from_dicts
+from knowledge.faq import FaqEntry, FaqFormatError, FaqMatcher, FillerWords, entries_from_dicts
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ class KnowledgeHolder:
                 logger.error("word lists not reloaded, the previous ones stay in service: {}", exc)
                 return False
             try:
+                FillerWords.default.cache_clear()  # the filler list is a data file too: read it again
                 matcher = FaqMatcher(entries)
             except FaqFormatError as exc:
                 if self._current is None:

@@ -9,10 +9,11 @@ that attempt's outcome; a retry after it finished reads the stored reply. The da
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
@@ -181,13 +182,29 @@ class Pipeline:
         classification: Classification | None,
         faq: FaqMatch | None,
         now: datetime,
-    ) -> tuple[Inquiry, str]:
+    ) -> tuple[Inquiry, str | None]:
         severity = classification.severity if classification else ROUTINE
         due = first_response_due(now, severity, self.settings.sla, self.calendar)
-        inquiry = await storage.open_inquiry_for(session, message.channel, message.account, message.sender)
-        followup = inquiry is not None
+        reopen_window = timedelta(days=self.settings.file.escalation.reopen_within_days)
+        inquiry = await storage.latest_inquiry_of(
+            session, message.channel, message.account, message.sender, active_since=now - reopen_window
+        )
         escalated = False
-        if inquiry is None:
+        if inquiry is not None and inquiry.status == InquiryStatus.ANSWERED:
+            if _is_closing_remark(message):
+                return inquiry, None  # "好的，谢谢": nothing to answer, nothing to reopen
+            _reopen(inquiry, severity, due, now)
+            followup = True
+        elif inquiry is not None:
+            followup = True
+            inquiry.last_message_at = now
+            if classification is not None:
+                escalated = _merge_followup(inquiry, classification, due)
+                if escalated:
+                    inquiry.summary = _summary(message)  # staff must see what made it critical first
+                    inquiry.next_alert_at = now  # the ladder starts at once (R6.1d)
+        else:
+            followup = False
             inquiry = Inquiry(
                 channel=message.channel.value,
                 account=message.account,
@@ -202,6 +219,9 @@ class Pipeline:
                 received_at=now,
                 due_at=due,
                 last_message_at=now,
+                cycle=1,
+                clock_started_at=now,
+                next_alert_at=now,  # the scheduler plans its reminders (and a critical one's alert) now
             )
             session.add(inquiry)
             await session.flush()
@@ -211,13 +231,8 @@ class Pipeline:
                 inquiry.answered_at = now
                 inquiry.answered_by = KNOWLEDGE_BASE
                 inquiry.faq_id = faq.entry.id
+                inquiry.next_alert_at = None
                 return inquiry, self.replies.faq_answer(answer=faq.entry.answer, inquiry_id=inquiry.id)
-        else:
-            inquiry.last_message_at = now
-            if classification is not None:
-                escalated = _merge_followup(inquiry, classification, due)
-                if escalated:
-                    inquiry.summary = _summary(message)  # staff must see what made it critical first
         reply = self.replies.acknowledgement(
             inquiry_id=inquiry.id,
             due=inquiry.due_at,
@@ -237,6 +252,28 @@ def _faq_answer(
     if classification is None or classification.severity != ROUTINE or message.kind not in (Kind.TEXT, Kind.VOICE):
         return None
     return knowledge.faq.match(message.text)
+
+
+# A short message made only of these is a thank-you after an answer, not a new question.
+_CLOSING_REMARK = re.compile(r"(?:谢谢|多谢|感谢|谢了|好的|好|收到|知道了|明白了|了解了|嗯|哦|ok|okay|thanks|thank you|"
+                             r"辛苦了|您|你|们|啦|了|呢|啊|[\s\W_])+", re.IGNORECASE)
+
+
+def _is_closing_remark(message: InboundMessage) -> bool:
+    return message.kind is Kind.TEXT and len(message.text) <= 20 and bool(_CLOSING_REMARK.fullmatch(message.text))
+
+
+def _reopen(inquiry: Inquiry, severity: str, due: datetime, now: datetime) -> None:
+    """A follow-up after an answer: a new cycle with a new deadline; the wait for the netizen is not counted."""
+    inquiry.status = InquiryStatus.OPEN
+    inquiry.cycle += 1
+    inquiry.severity = severity
+    inquiry.clock_started_at = now
+    inquiry.due_at = due
+    inquiry.last_message_at = now
+    inquiry.answered_at = None
+    inquiry.answered_by = None
+    inquiry.next_alert_at = now
 
 
 def _merge_followup(inquiry: Inquiry, classification: Classification, due: datetime) -> bool:

@@ -90,6 +90,46 @@ class Inquiry(Base):
     answered_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
     answered_by: Mapped[str | None] = mapped_column(String(64))  # "knowledge_base" or a staff user name
     faq_id: Mapped[str | None] = mapped_column(String(64))
+    # The SLA clock: a follow-up after an answer starts a new cycle with its own deadline, so time
+    # spent waiting for the netizen never counts against the department.
+    cycle: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    clock_started_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
+    next_alert_at: Mapped[datetime | None] = mapped_column(AwareDateTime, index=True)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class AlertKind:
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    CHASE = "chase"  # 催办 by hand (R7.3b)
+
+
+class AlertStatus:
+    PENDING = "pending"  # recorded, not yet delivered: delivered on the next sweep, also after a restart
+    SENT = "sent"
+    PARTIAL = "partial"  # some recipients failed after retries
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # answered before the alert went out: nobody needs it any more
+
+
+class AlertRecord(Base):
+    """A reminder, escalation or chase: recorded once per inquiry and key, then delivered."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("inquiry_id", "key", name="uq_alerts_inquiry_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    level: Mapped[int | None] = mapped_column(Integer)
+    fire_at: Mapped[datetime] = mapped_column(AwareDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(AwareDateTime, index=True)
+    by: Mapped[str] = mapped_column(String(64), default="system")
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=AlertStatus.PENDING, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
+    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 KNOWLEDGE_BASE = "knowledge_base"
@@ -197,14 +237,18 @@ async def find_reply(session: AsyncSession, channel: str, dedup_key: str) -> Sto
     return StoredReply(text=text)
 
 
-async def open_inquiry_for(session: AsyncSession, channel: str, account: str, sender: str) -> Inquiry | None:
+async def latest_inquiry_of(
+    session: AsyncSession, channel: str, account: str, sender: str, *, active_since: datetime
+) -> Inquiry | None:
+    """The conversation a new message belongs to: the open inquiry, or one answered since `active_since`."""
     return await session.scalar(
         select(Inquiry)
         .where(
             Inquiry.channel == channel,
             Inquiry.account == account,
             Inquiry.sender == sender,
-            Inquiry.status == InquiryStatus.OPEN,
+            (Inquiry.status == InquiryStatus.OPEN)
+            | ((Inquiry.status == InquiryStatus.ANSWERED) & (Inquiry.last_message_at >= active_since)),
         )
         .order_by(Inquiry.id.desc())
         .limit(1)

@@ -504,7 +504,9 @@ def _load_severity(path: Path) -> _SeverityData:
                 item_where = f"{where}.with_patterns[{index}]"
                 item_line = src.line_of(raw_list, index) or line
                 with_patterns.append(_compile(src, src.text(raw, item_where, item_line), item_where, item_line))
-        bonus = src.number(spec["bonus"], f"{where}.bonus", src.line_of(spec, "bonus"))
+        # a combination that only routes (department set) may add nothing to the score
+        routes = "department" in spec
+        bonus = src.number(spec["bonus"], f"{where}.bonus", src.line_of(spec, "bonus"), minimum=-1e-9 if routes else 0.0)
         department: str | None = None
         department_weight = 0.0
         if "department" in spec or "department_weight" in spec:
@@ -917,8 +919,9 @@ class Classifier:
                             break
                 if hit is not None:
                     label = f"{combo.name}({hit.group()})"
-                    contributions.append(_Contribution("combination", label, combo.bonus, hit.start()))
-                    base += combo.bonus
+                    if combo.bonus > 0:
+                        contributions.append(_Contribution("combination", label, combo.bonus, hit.start()))
+                        base += combo.bonus
                     if combo.department is not None:
                         boosts.append((combo.department, label, combo.department_weight, hit.start()))
 

@@ -6,7 +6,8 @@ once. A wrong answer is worse than none (the message then waits for a person, wi
 the matcher is built for precision: it compares the whole normalised message with each entry's
 normalised question and alternates (``rapidfuzz.fuzz.ratio``, an edit-distance similarity that
 penalises length differences, so a long complaint does not match a short question it happens to
-contain) and answers only above a cut-off.
+contain), answers only above a cut-off, and refuses a candidate when the message names another
+subject in the same frame ("科技馆几点开门" is not "文化馆几点开门"). See ``FaqMatcher``.
 
 Pure: no HTTP, no SQL, nothing from ``bot/``. Storage, the pipeline and the CLI live on the bot
 side and use ``entries_to_dicts`` / ``entries_from_dicts``.
@@ -61,15 +62,14 @@ FILLERS_FILE = _DATA_DIR / "faq_fillers.txt"
 # A WeChat passive reply must stay short; the loader refuses longer answers. (The shipped entries
 # keep under 300 characters, the Weibo private-message limit; tests/test_faq.py checks that.)
 ANSWER_MAX_CHARS = 600
-# Normalised messages shorter than this match nothing ("在吗" normalises to "在").
+# Normalised messages shorter than this match nothing ("在吗", "你好！" normalise to "").
 MIN_QUERY_CHARS = 2
 # Only the first characters of a message are looked at; a question is far shorter, and ratio() of a
 # long message against a short question is far below the cut-off anyway.
 _MAX_QUERY_CHARS = 200
-# fuzz.ratio (0..100) at or above which a question matches, chosen by measurement (bench/faq_match.py
-# docstring): on ~200 hand-written netizen messages, 400 CrossWOZ requests and 85 critical messages,
-# nothing unrelated scored above 62 once the subject check had run, except two one-off cases (71.4,
-# 85.7); real questions between 65 and 68 are common (short questions against slightly longer ones).
+# fuzz.ratio (0..100) at or above which a question matches, chosen by measurement (the evidence is in
+# bench/faq_match.py's docstring): once the subject check has run, unrelated messages scored at most
+# 62 (two one-off exceptions), while real short questions often score 65–68.
 DEFAULT_CUTOFF = 65.0
 # How many candidates above the cut-off the subject check may look at before giving up.
 _CANDIDATES = 5
@@ -714,14 +714,14 @@ class FaqMatcher:
         substitutions does not end it: 动[物]园 against 博[物]馆)."""
         function_chars = self._function_chars
         only_query = only_choice = 0
-        for tag, q1, q2, c1, c2 in Indel.opcodes(query, choice):
-            if tag == "equal":
-                if q2 - q1 >= 2:
+        for op in Indel.opcodes(query, choice):
+            if op.tag == "equal":
+                if op.src_end - op.src_start >= 2:
                     if only_query >= 2 and only_choice >= 2:
                         return True
                     only_query = only_choice = 0
-            elif tag == "delete":
-                only_query += sum(ch not in function_chars for ch in query[q1:q2])
-            else:  # insert
-                only_choice += sum(ch not in function_chars for ch in choice[c1:c2])
+            elif op.tag == "delete":
+                only_query += sum(ch not in function_chars for ch in query[op.src_start : op.src_end])
+            else:  # insert (Indel has no replace)
+                only_choice += sum(ch not in function_chars for ch in choice[op.dest_start : op.dest_end])
         return only_query >= 2 and only_choice >= 2

@@ -117,7 +117,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         db = Database(request.getfixturevalue("postgres_url"))
         await upgrade_engine(db.engine)
         async with db.engine.begin() as connection:
-            await connection.execute(text("TRUNCATE messages, inquiries, faq_entries RESTART IDENTITY CASCADE"))
+            await connection.execute(text("TRUNCATE alerts, messages, inquiries, faq_entries RESTART IDENTITY CASCADE"))
     try:
         yield db
     finally:
