@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import aiohttp
 
 from bot.config import Settings
 from bot.logs import mask_text
 from bot.replies import format_due, inquiry_ref
-from bot.storage import AlertKind, AlertRecord, Inquiry
+from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Inquiry
+from escalation.calendar import BusinessCalendar
 from escalation.ladder import LadderPolicy, Rung
-from escalation.notifiers import Alert, Contact
-from escalation.scheduler import ContactRoute
+from escalation.notifiers import (
+    Alert,
+    Contact,
+    EmailNotifier,
+    LogNotifier,
+    Notifier,
+    WeChatAPIClient,
+    WeChatTemplateNotifier,
+    WeComRobotNotifier,
+)
+from escalation.scheduler import ContactRoute, LeaderLock, Scheduler
 
 
 def ladder_policy(settings: Settings) -> LadderPolicy:
@@ -60,3 +74,72 @@ def describe_alert(settings: Settings, inquiry: Inquiry, record: AlertRecord, po
         + (f"说明：{record.note}\n" if record.note else "")
     )
     return Alert(subject=subject, body=body, inquiry_id=inquiry.id, kind=record.kind, rung=record.level)
+
+
+def build_notifiers(
+    settings: Settings, env: Mapping[str, str], routes: list[ContactRoute], session: aiohttp.ClientSession
+) -> dict[str, Notifier]:
+    """One notifier per channel the contacts use; a channel's settings are checked only if it is used."""
+    from bot.config import ConfigError
+
+    used = {route.contact.channel for route in routes}
+    notifiers: dict[str, Notifier] = {"log": LogNotifier()}
+    if "wecom_robot" in used:
+        notifiers["wecom_robot"] = WeComRobotNotifier(session)
+    if "email" in used:
+        mail = settings.file.notifiers.email
+        notifiers["email"] = EmailNotifier(
+            mail.host, mail.port, sender=mail.sender, starttls=mail.starttls, use_tls=mail.use_tls,
+            username=env.get("GUANWEI_SMTP_USER") or None, password=env.get("GUANWEI_SMTP_PASSWORD") or None,
+        )
+    if "wechat_template" in used:
+        template = settings.file.notifiers.wechat_template
+        secret = env.get("GUANWEI_WECHAT_APPSECRET", "").strip()
+        if not secret or settings.wechat is None:
+            raise ConfigError("GUANWEI_WECHAT_APPSECRET: needed by contacts whose channel is wechat_template")
+        if not template.template_id:
+            raise ConfigError("notifiers.wechat_template.template_id: needed by wechat_template contacts")
+        appid = settings.wechat.appid
+        notifiers["wechat_template"] = WeChatTemplateNotifier(
+            lambda: WeChatAPIClient(appid, secret, api_base_url=template.api_base_url), template.template_id
+        )
+    return notifiers
+
+
+def build_scheduler(
+    settings: Settings,
+    database: Database,
+    session: aiohttp.ClientSession,
+    *,
+    clock: Callable[[], datetime],
+    env: Mapping[str, str] | None = None,
+    lock: LeaderLock | None = None,
+) -> Scheduler:
+    env = os.environ if env is None else env
+    routes = contact_routes(settings, env)
+    policy = ladder_policy(settings)
+    return Scheduler(
+        database,
+        BusinessCalendar(settings.reply_hours),
+        policy,
+        routes,
+        build_notifiers(settings, env, routes, session),
+        lambda inquiry, record, policy_: describe_alert(settings, inquiry, record, policy_),
+        clock=clock,
+        lock=lock,
+        interval_seconds=settings.file.escalation.sweep_interval_seconds,
+    )
+
+
+async def record_chase(database: Database, inquiry_id: int, *, by: str, note: str, now: datetime) -> AlertRecord:
+    """催办 by hand (R7.3b): recorded now, delivered by the next sweep to the department."""
+    async with database.transaction() as session:
+        inquiry = await session.get(Inquiry, inquiry_id)
+        if inquiry is None:
+            raise LookupError(f"no inquiry {inquiry_id}")
+        record = AlertRecord(
+            inquiry_id=inquiry_id, key=f"chase:{now.timestamp():.6f}", kind=AlertKind.CHASE, level=None,
+            fire_at=now, recorded_at=now, by=by, note=note, status=AlertStatus.PENDING, recipients=[],
+        )
+        session.add(record)
+    return record

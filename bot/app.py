@@ -8,9 +8,12 @@ import signal
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
+import redis.asyncio
 from aiohttp import web
 from loguru import logger
 
+from bot.alerts import build_scheduler
 from bot.config import Settings
 from bot.context import CLOCK, DATABASE, KNOWLEDGE, PIPELINE, REPLAY_GUARD, SETTINGS
 from bot.inbound import InvalidInbound
@@ -21,6 +24,7 @@ from bot.storage import Database, StorageUnavailable
 from bot.wechat import MissingMsgType, WeChatEndpoint, WeChatError
 from bot.weibo import WeiboProtocolError
 from escalation.calendar import BusinessCalendar
+from escalation.scheduler import RedisLeaderLock
 from handlers import health, wechat, weibo
 from knowledge import Classifier
 
@@ -69,6 +73,7 @@ def create_app(
     classifier: Classifier | None = None,
     clock: Clock = utc_now,
     reload_on_sighup: bool = False,
+    run_scheduler: bool = False,
 ) -> web.Application:
     """Build the application. Tests pass their own database, classifier and clock."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=settings.file.server.max_body_bytes)
@@ -118,10 +123,29 @@ def create_app(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def scheduler_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            lock = None
+            redis_client = None
+            if settings.redis_url:
+                redis_client = redis.asyncio.from_url(settings.redis_url)
+                ttl = max(60.0, 3 * settings.file.escalation.sweep_interval_seconds)  # outlives a slow sweep
+                lock = RedisLeaderLock(redis_client, ttl_seconds=ttl)
+            scheduler = build_scheduler(settings, db, session, clock=clock, lock=lock)
+            app[PIPELINE].on_inquiry_changed.append(scheduler.wake)
+            task = asyncio.create_task(scheduler.run())
+            yield
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            if redis_client is not None:
+                await redis_client.aclose()
+
     async def on_cleanup(app: web.Application) -> None:
         if database is None:  # only dispose what we created
             await db.dispose()
 
     app.cleanup_ctx.append(knowledge_lifecycle)
+    if run_scheduler:
+        app.cleanup_ctx.append(scheduler_lifecycle)
     app.on_cleanup.append(on_cleanup)
     return app

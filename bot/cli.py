@@ -8,6 +8,7 @@ import json
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -189,11 +190,11 @@ def serve(
 
     async def checked_app() -> web.Application:
         await _with_current_schema(settings, _schema_checked)
-        return create_app(settings, reload_on_sighup=True)
+        return create_app(settings, reload_on_sighup=True, run_scheduler=True)
 
     if settings.redis_url:
-        err.print("warning: GUANWEI_REDIS_URL is set, but this version keeps its state in-process: "
-                  "run a single worker", highlight=False)
+        err.print("note: GUANWEI_REDIS_URL is set: the scheduler's leader lock lives there; message dedup and "
+                  "replay state are still in-process, so run a single worker", highlight=False)
     host = host or settings.file.server.host
     port = port or settings.file.server.port
     channels = [name for name, on in (("/wechat", settings.wechat), ("/weibo", settings.weibo_app_secret)) if on]
@@ -330,26 +331,107 @@ def inquiries(
 
 
 @app.command()
+def escalations(
+    config: ConfigOption = None,
+    open_only: Annotated[bool, typer.Option("--open", help="only for inquiries still waiting for an answer")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="at most this many")] = 1000,
+) -> None:
+    """List reminders, chases and escalations, newest first, with who was told and whether it got through."""
+    from bot.inquiries import alert_rows
+
+    settings = settings_or_exit(config, channels=False)
+    rows = asyncio.run(_with_current_schema(
+        settings, lambda database: alert_rows(database, settings, open_only=open_only, limit=limit)
+    ))
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(rows)} alerts (times {settings.file.timezone})")
+    for column in ("inquiry", "kind", "rung", "due to fire", "status", "recipients"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        who = ", ".join(f"{r['name']}{'' if r['ok'] else '✗'}" for r in row["recipients"]) or "-"
+        table.add_row(row["inquiry_ref"], row["kind"], str(row["level"] or ""), row["fire_at"][5:16].replace("T", " "),
+                      row["status"], escape(who))
+    out.print(table)
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2026-12-04T17:45+08:00)")
+    if parsed.tzinfo is None:
+        fail(f"{name}: {value!r} has no offset; add one (+08:00) or Z")
+    return parsed
+
+
+@app.command()
+def sweep(
+    config: ConfigOption = None,
+    at: Annotated[str | None, typer.Option(help="act as if it were this time (ISO 8601 with offset)")] = None,
+) -> None:
+    """Run one scheduler sweep: record due reminders and escalations, deliver what is pending."""
+    import aiohttp
+
+    from bot.alerts import build_scheduler
+    from bot.pipeline import utc_now
+
+    setup_logging()
+    settings = settings_or_exit(config, channels=False)
+    moment = _parse_time(at, "--at") if at else None
+
+    async def run(database: Database) -> None:
+        async with aiohttp.ClientSession() as session:
+            scheduler = build_scheduler(settings, database, session, clock=(lambda: moment) if moment else utc_now)
+            report = await scheduler.sweep()
+        out.print(f"recorded {report.recorded} alert(s); delivered {report.delivered}, failed {report.failed}, "
+                  f"{report.waiting} routine alert(s) waiting for reply hours", highlight=False)
+
+    try:
+        asyncio.run(_with_current_schema(settings, run))
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def chase(
+    inquiry_id: Annotated[int, typer.Argument(help="the inquiry's number")],
+    by: Annotated[str, typer.Option(help="who chases (recorded)")],
+    note: Annotated[str, typer.Option(help="what to tell the department")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """催办: chase a department about an inquiry; recorded now, delivered by the next sweep (R7.3b)."""
+    from bot.alerts import record_chase
+    from bot.pipeline import utc_now
+
+    settings = settings_or_exit(config, channels=False)
+
+    async def run(database: Database) -> None:
+        try:
+            await record_chase(database, inquiry_id, by=by, note=note, now=utc_now())
+        except LookupError:
+            fail(f"INQUIRY_ID: no inquiry {inquiry_id}")
+
+    asyncio.run(_with_current_schema(settings, run))
+    out.print(f"chase recorded for inquiry {inquiry_id}; the scheduler delivers it within its sweep interval")
+
+
+@app.command()
 def deadline(
     received_at: Annotated[str, typer.Argument(help="ISO 8601 with offset, e.g. 2026-12-04T17:45+08:00 or ...Z")],
     severity: Annotated[str, typer.Option(help="routine or critical")] = "routine",
     config: ConfigOption = None,
 ) -> None:
     """Print when the first answer to a message received at RECEIVED_AT is due (R6.1b, R6.1d)."""
-    from datetime import datetime
-
     from escalation.calendar import BusinessCalendar
     from escalation.sla import SEVERITIES, first_response_due
 
     settings = settings_or_exit(config, channels=False)
     if severity not in SEVERITIES:
         fail(f"--severity: must be one of {', '.join(SEVERITIES)}")
-    try:
-        received = datetime.fromisoformat(received_at.strip())
-    except ValueError:
-        fail(f"RECEIVED_AT: {received_at!r} is not an ISO 8601 time (e.g. 2026-12-04T17:45+08:00)")
-    if received.tzinfo is None:
-        fail(f"RECEIVED_AT: {received_at!r} has no offset; add one (+08:00) or Z")
+    received = _parse_time(received_at, "RECEIVED_AT")
     try:
         due = first_response_due(received, severity, settings.sla, BusinessCalendar(settings.reply_hours))
     except ValueError as exc:

@@ -152,6 +152,31 @@ class EscalationConfig(BaseModel):
     reopen_within_days: int = Field(7, ge=0, le=90)
 
 
+class EmailConfig(BaseModel):
+    """SMTP for alert e-mails; GUANWEI_SMTP_USER and GUANWEI_SMTP_PASSWORD come from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = "guanwei@localhost"
+    starttls: bool = False
+    use_tls: bool = False
+
+
+class TemplateConfig(BaseModel):
+    """WeChat template messages to staff; GUANWEI_WECHAT_APPSECRET comes from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+    template_id: str = ""
+    api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
+
+
+class NotifiersConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailConfig = EmailConfig()
+    wechat_template: TemplateConfig = TemplateConfig()
+
+
 class FileConfig(BaseModel):
     """The shape of config.yaml."""
 
@@ -166,6 +191,7 @@ class FileConfig(BaseModel):
     fallback_department: str = "info_center"
     knowledge: KnowledgeConfig = KnowledgeConfig()
     escalation: EscalationConfig
+    notifiers: NotifiersConfig = NotifiersConfig()
     replies: RepliesConfig
 
 

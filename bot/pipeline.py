@@ -89,6 +89,7 @@ class Pipeline:
         self.replies = ReplyWriter(settings.file.replies, settings.file.bureau_name, settings.tz)
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         self._conversations = KeyedLocks()
+        self.on_inquiry_changed: list[Callable[[], None]] = []  # e.g. wake the scheduler
 
     async def handle(self, message: InboundMessage) -> Outcome:
         """Store, classify, queue and acknowledge one push. Raises `InvalidInbound`, `StorageUnavailable`."""
@@ -130,7 +131,7 @@ class Pipeline:
         now = self.clock()
         try:
             async with self.db.transaction() as session:
-                return await self._record(session, message, classification, faq, now)
+                outcome = await self._record(session, message, classification, faq, now)
         except IntegrityError:
             # Another worker stored the same push between our lookup and our insert.
             async with self.db.transaction() as session:
@@ -138,6 +139,10 @@ class Pipeline:
             if stored is None:
                 raise
             return Outcome(stored.text, None, replayed=True)
+        if outcome.inquiry_id is not None:
+            for listener in self.on_inquiry_changed:
+                listener()
+        return outcome
 
     async def _record(
         self,

@@ -296,3 +296,17 @@ async def save_faq_entries(
         record.updated_at = now
         session.add(record)
     return len(rows), removed
+
+
+async def list_alerts(session: AsyncSession, *, open_only: bool = False, limit: int | None = None) -> Sequence[Any]:
+    """Alerts with their inquiries, newest first; `open_only`: of inquiries still waiting for an answer."""
+    query = (
+        select(AlertRecord, Inquiry)
+        .join(Inquiry, Inquiry.id == AlertRecord.inquiry_id)
+        .order_by(AlertRecord.fire_at.desc(), AlertRecord.id.desc())
+    )
+    if open_only:
+        query = query.where(Inquiry.status == InquiryStatus.OPEN)
+    if limit:
+        query = query.limit(limit)
+    return (await session.execute(query)).all()

@@ -27,7 +27,8 @@ import re
 import threading
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -52,8 +53,8 @@ __all__ = [
     "DeliveryResult",
     "EmailNotifier",
     "LogNotifier",
-    "NotifyError",
     "Notifier",
+    "NotifyError",
     "WeChatAPIClient",
     "WeChatTemplateNotifier",
     "WeComRobotNotifier",
@@ -93,7 +94,7 @@ class Contact:
 
     name: str
     channel: str
-    address: str = field(compare=True)
+    address: str
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
@@ -302,7 +303,7 @@ class _TimeoutSession(requests.Session):
         super().__init__()
         self._default_timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._default_timeout
         return super().request(method, url, *args, **kwargs)
@@ -434,6 +435,14 @@ class WeChatTemplateNotifier:
             reason = _redact_with(f"WeChat API: {type(exc).__name__}: {exc}", secrets)
             raise NotifyError(reason, retryable=True) from None
 
+    def close(self) -> None:
+        """Close the client's HTTP connections (the client is made again on the next send)."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        http = getattr(client, "_http", None)
+        if isinstance(http, requests.Session):
+            http.close()
+
     async def send(self, contact: Contact, alert: Alert) -> None:
         url = alert.url or (self._url_for_inquiry(alert.inquiry_id) if self._url_for_inquiry else None)
         await asyncio.to_thread(self._send_blocking, contact.address, self._template_data(alert), url)
@@ -477,7 +486,7 @@ class EmailNotifier:
         message["From"] = self._sender
         try:
             message["To"] = Address(display_name=contact.name, addr_spec=contact.address)
-        except (ValueError, IndexError) as exc:
+        except (ValueError, IndexError, MessageError) as exc:
             raise NotifyError(f"e-mail: invalid address for {contact.name}: {exc}", retryable=False) from None
         message["Date"] = formatdate(localtime=True)
         domain = self._sender.rpartition("@")[2].strip("> ") or "guanwei.invalid"

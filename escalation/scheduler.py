@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -202,7 +203,10 @@ class Scheduler:
                                   on_duty_only=critical and not open_now)
             results = await deliver(self.describe(inquiry, record, self.policy), contacts, self.notifiers)
             ok = [r for r in results if r.ok]
-            status = AlertStatus.SENT if len(ok) == len(results) else (AlertStatus.PARTIAL if ok else AlertStatus.FAILED)
+            if len(ok) == len(results):
+                status = AlertStatus.SENT
+            else:
+                status = AlertStatus.PARTIAL if ok else AlertStatus.FAILED
             delivered += status != AlertStatus.FAILED
             failed += status != AlertStatus.SENT
             summary = [{"name": r.contact.name, "channel": r.contact.channel, "ok": r.ok, "attempts": r.attempts,
@@ -228,10 +232,8 @@ class Scheduler:
                 except Exception as exc:  # the loop must outlive a database or Redis hiccup
                     logger.warning("scheduler sweep failed, will retry: {}", exc)
                 self._wake.clear()
-                try:
+                with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=await self._sleep_for())
-                except TimeoutError:
-                    pass
         finally:
             try:
                 await self.lock.release()

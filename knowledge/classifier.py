@@ -981,13 +981,14 @@ class Classifier:
             scores[department] = scores.get(department, 0.0) + weight
             hits.setdefault(department, []).append((label, weight, start))
 
-        for m in self._departments.finditer(norm):
-            term = m.group()
-            if term in seen or tokens.straddles(m.start(), m.end()):
+        # overlapping, so that a term the tokenizer splits (市博 in 市/博物馆, 你们局 in 你们/局长) does not
+        # hide the real word that starts inside it
+        for term, start in self._departments.find_overlapping(norm):
+            if term in seen or tokens.straddles(start, start + len(term)):
                 continue
             seen.add(term)
             department, weight = self._department_terms[term]
-            add(department, term, weight, m.start())
+            add(department, term, weight, start)
         if _LATIN_RE.search(norm) is not None:
             compact = _SPACE_RE.sub("", norm)
             for m in self._latin_departments.finditer(compact):
