@@ -202,11 +202,7 @@ class Scheduler:
             contacts = recipients(roles_for(record, self.policy), inquiry.department, self.routes,
                                   on_duty_only=critical and not open_now)
             results = await deliver(self.describe(inquiry, record, self.policy), contacts, self.notifiers)
-            ok = [r for r in results if r.ok]
-            if len(ok) == len(results):
-                status = AlertStatus.SENT
-            else:
-                status = AlertStatus.PARTIAL if ok else AlertStatus.FAILED
+            status = _status_of([r.ok for r in results])
             delivered += status != AlertStatus.FAILED
             failed += status != AlertStatus.SENT
             summary = [{"name": r.contact.name, "channel": r.contact.channel, "ok": r.ok, "attempts": r.attempts,
@@ -254,6 +250,14 @@ class Scheduler:
         if soonest is None:
             return self.interval
         return min(self.interval, max(0.5, (soonest - self.clock()).total_seconds()))
+
+
+def _status_of(delivered: Sequence[bool]) -> str:
+    if not delivered:
+        return AlertStatus.FAILED  # nobody to tell is a configuration fault, never a silent success
+    if all(delivered):
+        return AlertStatus.SENT
+    return AlertStatus.PARTIAL if any(delivered) else AlertStatus.FAILED
 
 
 async def _recorded_keys(session: AsyncSession, inquiry_ids: Sequence[int]) -> dict[int, set[str]]:

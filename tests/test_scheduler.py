@@ -1,0 +1,205 @@
+"""Reminders, the escalation ladder and chasing, end to end on a real database with a fake clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot.alerts import build_scheduler, record_chase
+from bot.config import Settings
+from bot.storage import AlertRecord, Database, Inquiry
+from escalation.scheduler import RedisLeaderLock, Scheduler
+from tests.conftest import Clock, shanghai
+from tests.test_wechat_webhook import post, push, reply_text
+
+STAMPEDE = "景区门口人太多了发生踩踏有人受伤了赶紧派人来"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def scheduler_for(settings: Settings, database: Database, http: aiohttp.ClientSession, clock: Clock,
+                  env: dict[str, str] | None = None, **kwargs: Any) -> Scheduler:
+    return build_scheduler(settings, database, http, clock=clock, env=env or {}, **kwargs)
+
+
+async def alerts(database: Database) -> list[AlertRecord]:
+    async with database.transaction() as session:
+        return list((await session.scalars(select(AlertRecord).order_by(AlertRecord.id))).all())
+
+
+async def test_r6_1d_critical_message_alerts_rung_two_at_once_and_rung_three_after_its_timeout(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    status, body = await post(client, push("text", Content=STAMPEDE))
+    assert status == 200 and "1小时内" in reply_text(body)
+    scheduler = scheduler_for(settings, database, http, clock)
+
+    report = await scheduler.sweep()
+    assert (report.recorded, report.delivered) == (1, 1)
+    [rung2] = await alerts(database)
+    assert (rung2.key, rung2.level, rung2.status) == ("c1:rung:2", 2, "sent")
+    assert [r["name"] for r in rung2.recipients] == ["各处室负责人（示例）"]  # the department head, in hours
+
+    assert (await scheduler.sweep()).recorded == 0  # nothing twice
+    clock.now += timedelta(minutes=29)
+    assert (await scheduler.sweep()).recorded == 0
+    clock.now += timedelta(minutes=1)  # rung 2's critical timeout (30 min) has passed
+    report = await scheduler.sweep()
+    keys = [a.key for a in await alerts(database)]
+    assert keys == ["c1:rung:2", "c1:reminder:50", "c1:rung:3"]
+    rung3 = (await alerts(database))[-1]
+    assert {r["name"] for r in rung3.recipients} == {"旅游信息中心值班（示例）", "局办公室（示例）"}
+    async with database.transaction() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+    assert inquiry.escalation_level == 3
+
+
+async def test_r6_1c_critical_alert_at_night_goes_to_the_on_duty_contact_only(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    clock.now = shanghai(2026, 12, 5, 23, 30)  # Saturday night
+    await post(client, push("text", Content=STAMPEDE))
+    await scheduler_for(settings, database, http, clock).sweep()
+    [rung2] = await alerts(database)
+    assert [r["name"] for r in rung2.recipients] == ["夜间节假日值班（示例）"]
+
+
+async def test_r6_1b_overdue_routine_alert_waits_for_the_morning(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    clock.now = shanghai(2026, 12, 3, 16, 0)  # Thursday, 90 minutes before closing
+    await post(client, push("text", Content="请问非遗传承人补贴怎么申请"))  # due Friday 09:00
+    scheduler = scheduler_for(settings, database, http, clock)
+    clock.now = shanghai(2026, 12, 4, 9, 0, 1)
+    await scheduler.sweep()
+    assert [a.key for a in await alerts(database)] == ["c1:reminder:50", "c1:reminder:80", "c1:rung:2"]
+    # A restart at night finds an undelivered routine alert: it is held, not sent at night.
+    async with database.transaction() as session:
+        (await session.scalars(select(AlertRecord).where(AlertRecord.key == "c1:rung:2"))).one().status = "pending"
+    clock.now = shanghai(2026, 12, 4, 22, 0)
+    report = await scheduler_for(settings, database, http, clock).sweep()
+    assert (report.recorded, report.waiting, report.delivered) == (2, 3, 0)  # rungs 3 and 4 came due that day
+    clock.now = shanghai(2026, 12, 7, 8, 31)
+    report = await scheduler_for(settings, database, http, clock).sweep()
+    assert report.delivered >= 1
+    assert {a.status for a in await alerts(database)} == {"sent"}
+
+
+async def test_restart_in_the_middle_of_a_ladder_sends_nothing_twice(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    await post(client, push("text", Content=STAMPEDE))
+    await scheduler_for(settings, database, http, clock).sweep()
+    clock.now += timedelta(minutes=35)
+    # A new process (new scheduler, same database) picks up exactly where the old one stopped.
+    restarted = scheduler_for(settings, database, http, clock)
+    assert (await restarted.sweep()).recorded == 2  # reminder 50% and rung 3, rung 2 not again
+    assert (await restarted.sweep()).recorded == 0
+    assert len({a.key for a in await alerts(database)}) == len(await alerts(database)) == 3
+
+
+async def test_answered_inquiry_gets_no_more_alerts(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    await post(client, push("text", Content="请问文化馆的公益培训怎么报名"))
+    scheduler = scheduler_for(settings, database, http, clock)
+    await scheduler.sweep()
+    async with database.transaction() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+        inquiry.status, inquiry.answered_at, inquiry.answered_by = "answered", clock.now, "张三"
+    clock.now += timedelta(hours=5)
+    assert (await scheduler.sweep()).recorded == 0
+    assert await alerts(database) == []
+
+
+async def test_r7_3b_chase_is_recorded_and_delivered_to_the_department(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    await post(client, push("text", Content="请问文化馆的公益培训怎么报名"))
+    await record_chase(database, 1, by="信息中心李四", note="请今天上午答复", now=clock.now)
+    await scheduler_for(settings, database, http, clock).sweep()
+    [chase] = [a for a in await alerts(database) if a.kind == "chase"]
+    assert (chase.by, chase.note, chase.status) == ("信息中心李四", "请今天上午答复", "sent")
+    assert {r["name"] for r in chase.recipients} == {"各处室经办人（示例）", "各处室负责人（示例）"}
+
+
+async def test_r7_3b_reminders_reach_a_real_wecom_robot(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    async def robot(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    robot_app = web.Application()
+    robot_app.router.add_post("/cgi-bin/webhook/send", robot)
+    async with TestServer(robot_app) as server:
+        url = str(server.make_url("/cgi-bin/webhook/send?key=secret-robot-key"))
+        contacts = settings.file.escalation.contacts
+        contacts.insert(0, type(contacts[0])(name="公共服务处工作群", role="department_staff",
+                                             department="public_service", channel="wecom_robot",
+                                             address_env="GUANWEI_ROBOT_PUBLIC"))
+        await post(client, push("text", Content="请问文化馆的公益培训怎么报名"))
+        clock.now += timedelta(minutes=61)
+        scheduler = scheduler_for(settings, database, http, clock, env={"GUANWEI_ROBOT_PUBLIC": url})
+        await scheduler.sweep()
+    [reminder] = await alerts(database)
+    assert reminder.recipients == [{"name": "公共服务处工作群", "channel": "wecom_robot", "ok": True, "attempts": 1,
+                                    "error": None}]
+    assert "催办提醒" in received[0]["text"]["content"] and "000001" in received[0]["text"]["content"]
+
+
+async def test_follow_up_after_an_answer_reopens_with_a_new_deadline(
+    faq_client: TestClient, database: Database, clock: Clock
+) -> None:
+    await post(faq_client, push("text", Content="请问市博物馆周一开门吗"))  # answered by the FAQ
+    clock.now = shanghai(2026, 12, 3, 15, 0)
+    _, thanks = await post(faq_client, push("text", Content="好的，谢谢！"))
+    assert thanks == "success"  # a thank-you reopens nothing
+    _, body = await post(faq_client, push("text", Content="不对啊，我上周一去的时候是开着的，到底开不开？"))
+    assert "已并入您的留言（编号000001）" in reply_text(body)
+    async with database.transaction() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+    assert (inquiry.status, inquiry.cycle) == ("open", 2)
+    assert inquiry.clock_started_at == shanghai(2026, 12, 3, 15, 0)
+    assert inquiry.due_at == shanghai(2026, 12, 3, 17, 0)  # the wait for the netizen does not count
+
+
+async def test_two_workers_race_for_the_scheduler_lock_and_one_takes_over() -> None:
+    url = os.environ.get("GUANWEI_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("GUANWEI_TEST_REDIS_URL not set: Redis lock test skipped (.ci/run sets it)")
+    import secrets
+
+    import redis.asyncio
+
+    client = redis.asyncio.from_url(url)
+    key = f"guanwei:test:{secrets.token_hex(4)}:leader"
+    try:
+        first = RedisLeaderLock(client, key=key, ttl_seconds=0.3)
+        second = RedisLeaderLock(client, key=key, ttl_seconds=0.3)
+        assert [await first.acquire(), await second.acquire()] == [True, False]
+        assert await first.acquire()  # the holder renews
+        import asyncio
+
+        await asyncio.sleep(0.4)  # the holder died: its lock lapses
+        assert await second.acquire()
+        assert not await first.acquire()
+        await second.release()
+        assert await first.acquire()
+    finally:
+        await client.delete(key)
+        await client.aclose()
