@@ -293,6 +293,42 @@ def _classify_input(line: str) -> tuple[str, str | None]:
     return value["text"], None
 
 
+@app.command("eval")
+def evaluate_command(
+    file: Annotated[Path, typer.Argument(help="labelled messages, JSON lines with text, severity, department")],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    show: Annotated[int, typer.Option(min=0, help="at most this many misclassified lines")] = 50,
+) -> None:
+    """Measure the classifier on a labelled file: critical recall/precision/F1, department accuracy, confusions.
+
+    Exits 1 when a goal (recall ≥ 0.95, precision ≥ 0.85, department accuracy ≥ 0.85) is missed.
+    """
+    from knowledge import Classifier, KnowledgeDataError
+    from knowledge.evaluation import evaluate, load_examples, render_report
+
+    setup_logging("WARNING")
+    settings = settings_or_exit(config, channels=False)
+    try:
+        examples = load_examples(file, departments=list(settings.departments))
+    except (ValueError, OSError) as exc:
+        fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
+    if not examples:
+        fail(f"{file}: no examples")
+    try:
+        classifier = Classifier.load(departments=settings.departments, fallback=settings.file.fallback_department)
+    except KnowledgeDataError as exc:
+        fail(str(exc))
+    report = evaluate(classifier, examples, departments=list(settings.departments))
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for renderable in render_report(report, max_misclassified=show):
+            out.print(renderable)
+    if not report.goals_met:
+        raise typer.Exit(1)
+
+
 @app.command()
 def inquiries(
     config: ConfigOption = None,

@@ -380,6 +380,9 @@ class _SeverityData:
     intensity_cap: float
     resolved_phrases: tuple[str, ...] = ()
     resolved_discount: float = 0.0
+    question_endings: tuple[str, ...] = ()  # a clause ending so asks about its terms ("撞到人怎么办")
+    question_demands: tuple[str, ...] = ()  # ... unless it demands action ("景区踩踏你们不管吗")
+    question_done: tuple[str, ...] = ()  # ... or reports something done ("有人受伤了吗")
 
 
 def _load_severity(path: Path) -> _SeverityData:
@@ -398,6 +401,7 @@ def _load_severity(path: Path) -> _SeverityData:
             "combinations",
             "intensity",
             "resolution",
+            "question",
         },
         required=("threshold", "groups"),
     )
@@ -533,6 +537,12 @@ def _load_severity(path: Path) -> _SeverityData:
     resolved_phrases = tuple(
         src.term_list(resolution.get("phrases", []), "resolution.phrases", src.line_of(resolution, "phrases"))
     )
+    question = src.mapping(doc.get("question", {}), "question", src.line_of(doc, "question"))
+    src.keys(question, "question", {"why", "endings", "demands", "done"})
+
+    def question_list(key: str) -> tuple[str, ...]:
+        return tuple(src.term_list(question.get(key, []), f"question.{key}", src.line_of(question, key)))
+
     resolved_discount = 0.0
     if "discount" in resolution:
         resolved_discount = src.number(
@@ -571,6 +581,9 @@ def _load_severity(path: Path) -> _SeverityData:
         intensity_cap=knob("cap", 1.5),
         resolved_phrases=resolved_phrases,
         resolved_discount=resolved_discount,
+        question_endings=question_list("endings"),
+        question_demands=question_list("demands"),
+        question_done=question_list("done"),
     )
 
 
@@ -898,7 +911,7 @@ class Classifier:
                 continue
             if kind == "term" and tokens.straddles(start, start + len(label)):
                 continue  # "去世" in 去/世界公园: the characters belong to two other words
-            negator = self._negator_before(tokens, norm, start)
+            negator = self._negator_before(tokens, norm, start) or self._asked_about(norm, start + len(label))
             if negator is not None:
                 negated.setdefault(key, _Contribution(kind, label, weight, start, group, negator))
                 continue
@@ -945,6 +958,22 @@ class Classifier:
                 score -= discount
         contributions.extend(negated.values())
         return score, contributions, boosts
+
+    def _asked_about(self, norm: str, end: int) -> str | None:
+        """The question ending that makes the clause holding a match (ending at ``end``) a question about it:
+        "撞到人怎么办", "纪委的举报电话是多少", "急救点在哪". Not when the rest of the clause reports something
+        done ("有人受伤了吗") or demands action ("景区踩踏你们不管吗")."""
+        data = self._severity
+        if not data.question_endings:
+            return None
+        stop = _CLAUSE_END_RE.search(norm, end)
+        tail = norm[end : stop.start() if stop is not None else len(norm)].rstrip(" ~～…")
+        ending = next((e for e in data.question_endings if tail.endswith(e)), None)
+        if ending is None:
+            return None
+        if any(word in tail for word in data.question_done) or any(word in tail for word in data.question_demands):
+            return None
+        return "?" + ending
 
     def _negator_before(self, tokens: _Tokens, norm: str, start: int) -> str | None:
         """The negator cancelling a match at ``start``, if one stands within its window in the same clause."""
@@ -1041,6 +1070,7 @@ class _Tokens:
 
 
 _LATIN_RE = re.compile("[a-z]")
+_CLAUSE_END_RE = re.compile(r"[,.!?;，。！？；\n]")
 _SPACE_RE = re.compile(r"\s+")
 
 
