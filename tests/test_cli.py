@@ -141,3 +141,61 @@ def test_kb_import_of_a_broken_file_is_one_line_and_changes_nothing(workdir: Pat
     assert "bad.yaml" in result.output and "Traceback" not in result.output
     missing = runner.invoke(app, ["kb", "import", "nope.yaml"])
     assert missing.exit_code == 2 and "nope.yaml" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("received", "severity", "due"),
+    [
+        ("2026-12-04T17:45+08:00", "routine", "2026-12-07T10:30:00+08:00"),  # winter Friday evening
+        ("2026-12-04T09:45Z", "routine", "2026-12-07T10:30:00+08:00"),  # the same instant in UTC
+        ("2026-02-14T09:00+08:00", "routine", "2026-02-14T11:00:00+08:00"),  # make-up Saturday
+        ("2026-10-03T10:00+08:00", "routine", "2026-10-08T10:30:00+08:00"),  # National Day week
+        ("2026-04-30T17:00+08:00", "routine", "2026-05-06T10:00:00+08:00"),  # into Labour Day and summer hours
+        ("2026-12-05T23:30+08:00", "critical", "2026-12-06T00:30:00+08:00"),  # Saturday night
+    ],
+)
+def test_r6_1b_r6_1d_deadline_command(workdir: Path, received: str, severity: str, due: str) -> None:
+    result = runner.invoke(app, ["deadline", received, "--severity", severity])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == due
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["2026-12-04T10:00"], "no offset"), (["yesterday"], "not an ISO 8601"),
+    (["2026-12-04T10:00Z", "--severity", "urgent"], "--severity"),
+])
+def test_deadline_bad_input_is_one_line(workdir: Path, args: list[str], named: str) -> None:
+    result = runner.invoke(app, ["deadline", *args])
+    assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output
+
+
+def test_r7_3b_chase_sweep_and_escalations_from_the_command_line(workdir: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from bot.config import load_settings
+    from bot.storage import Database, Inquiry
+
+    runner.invoke(app, ["init"])
+    settings = load_settings()
+
+    async def add() -> None:
+        database = Database(settings.database_url)
+        now = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+        async with database.transaction() as session:
+            session.add(Inquiry(channel="wechat", account="gh_1", sender="oX", severity="routine", department="arts",
+                                department_confidence=0.9, score=0.0, matched=[], summary="请问演出票怎么退",
+                                received_at=now, due_at=datetime(2026, 12, 3, 4, 0, tzinfo=UTC),
+                                last_message_at=now, clock_started_at=now, next_alert_at=now))
+        await database.dispose()
+
+    asyncio.run(add())
+    assert runner.invoke(app, ["chase", "1", "--by", "信息中心", "--note", "请尽快"]).exit_code == 0
+    assert runner.invoke(app, ["chase", "99", "--by", "x"]).exit_code == 2
+    swept = runner.invoke(app, ["sweep", "--at", "2026-12-03T12:01+08:00"])
+    assert swept.exit_code == 0, swept.output
+    assert "recorded 3 alert(s)" in swept.output  # reminders at 50% and 80%, rung 2 at the deadline
+    listed = runner.invoke(app, ["escalations", "--json"])
+    rows = json.loads(listed.stdout)
+    assert sorted(r["kind"] for r in rows) == ["chase", "escalation", "reminder", "reminder"]
+    assert all(r["status"] == "sent" for r in rows)
