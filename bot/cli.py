@@ -367,6 +367,51 @@ def inquiries(
 
 
 @app.command()
+def show(
+    inquiry_id: Annotated[int, typer.Argument(help="the inquiry's number")],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """One inquiry: classification, deadline, the whole conversation and its alerts."""
+    from bot import storage
+    from bot.inquiries import alert_row, inquiry_row
+
+    settings = settings_or_exit(config, channels=False)
+
+    async def load(database: Database) -> dict | None:
+        async with database.transaction() as session:
+            inquiry = await session.get(storage.Inquiry, inquiry_id)
+            if inquiry is None:
+                return None
+            messages = await storage.messages_of(session, inquiry_id)
+            alerts = await storage.list_alerts(session, inquiry_id=inquiry_id)
+            return {
+                **inquiry_row(inquiry, settings),
+                "messages": [{"direction": m.direction, "kind": m.kind, "at": m.recorded_at.astimezone(settings.tz)
+                              .isoformat(), "content": m.content} for m in messages],
+                "alerts": [alert_row(record, inq, settings) for record, inq in alerts],
+            }
+
+    found = asyncio.run(_with_current_schema(settings, load))
+    if found is None:
+        fail(f"INQUIRY_ID: no inquiry {inquiry_id}")
+    if as_json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    out.print(f"[bold]留言 {found['ref']}[/]  {found['channel']}  {found['severity']}  "
+              f"{escape(found['department_name'])} (confidence {found['department_confidence']})  {found['status']}")
+    out.print(f"received {found['received_at']}  due {found['due_at']}  cycle {found['cycle']}  "
+              f"matched: {escape('、'.join(found['matched']) or '-')}", highlight=False)
+    for message in found["messages"]:
+        arrow = "→ 网友" if message["direction"] == "out" else "网友 →"
+        out.print(f"  {message['at'][5:16].replace('T', ' ')} {arrow} " + escape(f"[{message['kind']}] ")
+                  + escape(strip_controls(message["content"])), highlight=False)
+    for alert in found["alerts"]:
+        out.print(f"  ! {alert['fire_at'][5:16].replace('T', ' ')} {alert['kind']} {alert['level'] or ''} "
+                  f"{alert['status']}", highlight=False)
+
+
+@app.command()
 def escalations(
     config: ConfigOption = None,
     open_only: Annotated[bool, typer.Option("--open", help="only for inquiries still waiting for an answer")] = False,

@@ -298,7 +298,9 @@ async def save_faq_entries(
     return len(rows), removed
 
 
-async def list_alerts(session: AsyncSession, *, open_only: bool = False, limit: int | None = None) -> Sequence[Any]:
+async def list_alerts(
+    session: AsyncSession, *, open_only: bool = False, inquiry_id: int | None = None, limit: int | None = None
+) -> Sequence[Any]:
     """Alerts with their inquiries, newest first; `open_only`: of inquiries still waiting for an answer."""
     query = (
         select(AlertRecord, Inquiry)
@@ -307,6 +309,8 @@ async def list_alerts(session: AsyncSession, *, open_only: bool = False, limit: 
     )
     if open_only:
         query = query.where(Inquiry.status == InquiryStatus.OPEN)
+    if inquiry_id is not None:
+        query = query.where(AlertRecord.inquiry_id == inquiry_id)
     if limit:
         query = query.limit(limit)
     return (await session.execute(query)).all()

@@ -199,3 +199,8 @@ def test_r7_3b_chase_sweep_and_escalations_from_the_command_line(workdir: Path) 
     rows = json.loads(listed.stdout)
     assert sorted(r["kind"] for r in rows) == ["chase", "escalation", "reminder", "reminder"]
     assert all(r["status"] == "sent" for r in rows)
+
+
+def test_show_prints_the_conversation(workdir: Path) -> None:
+    runner.invoke(app, ["init"])
+    assert runner.invoke(app, ["show", "7"]).exit_code == 2
