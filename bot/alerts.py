@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import aiohttp
 
-from bot.config import Settings
+from bot.config import Settings, environment
 from bot.logs import mask_text
 from bot.replies import format_due, inquiry_ref
 from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Inquiry
@@ -115,7 +114,7 @@ def build_scheduler(
     env: Mapping[str, str] | None = None,
     lock: LeaderLock | None = None,
 ) -> Scheduler:
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     routes = contact_routes(settings, env)
     policy = ladder_policy(settings)
     return Scheduler(

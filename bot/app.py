@@ -6,7 +6,7 @@ import asyncio
 import secrets
 import signal
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 import redis.asyncio
@@ -14,19 +14,24 @@ from aiohttp import web
 from loguru import logger
 
 from bot.alerts import build_scheduler
-from bot.config import Settings
-from bot.context import CLOCK, DATABASE, KNOWLEDGE, PIPELINE, REPLAY_GUARD, SETTINGS
+from bot.config import Settings, environment
+from bot.context import CLOCK, DATABASE, KNOWLEDGE, OUTBOUND, PIPELINE, REPLAY_GUARD, SCREENER, SETTINGS
 from bot.inbound import InvalidInbound
 from bot.knowledge_runtime import KnowledgeHolder
+from bot.outbound import Outbound, WeChatSender, WeiboSender
 from bot.pipeline import Clock, Pipeline, utc_now
 from bot.replay import ReplayGuard, ReplayRefused
 from bot.storage import Database, StorageUnavailable
 from bot.wechat import MissingMsgType, WeChatEndpoint, WeChatError
 from bot.weibo import WeiboProtocolError
 from escalation.calendar import BusinessCalendar
+from escalation.notifiers import WeChatAPIClient
 from escalation.scheduler import RedisLeaderLock
-from handlers import health, wechat, weibo
+from handlers import api, console, health, wechat, weibo
+from handlers.console import setup_templates
+from handlers.web_auth import session_middleware
 from knowledge import Classifier
+from knowledge.screening import Screener
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -66,6 +71,23 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return response
 
 
+async def _to_console(_request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/console")
+
+
+def build_outbound(settings: Settings, env: Mapping[str, str], session: aiohttp.ClientSession) -> Outbound:
+    """Senders for the channels whose API secret is set; answers on another channel fail with a reason."""
+    api = settings.file.platform_api
+    wechat_secret = env.get("GUANWEI_WECHAT_APPSECRET", "").strip()
+    weibo_token = env.get("GUANWEI_WEIBO_ACCESS_TOKEN", "").strip()
+    wechat_sender = None
+    if settings.wechat is not None and wechat_secret:
+        appid = settings.wechat.appid
+        wechat_sender = WeChatSender(lambda: WeChatAPIClient(appid, wechat_secret, api_base_url=api.wechat_base_url))
+    weibo_sender = WeiboSender(session, weibo_token, api_base_url=api.weibo_base_url) if weibo_token else None
+    return Outbound(wechat_sender, weibo_sender)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -74,9 +96,15 @@ def create_app(
     clock: Clock = utc_now,
     reload_on_sighup: bool = False,
     run_scheduler: bool = False,
+    outbound: Outbound | None = None,
+    screener: Screener | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> web.Application:
-    """Build the application. Tests pass their own database, classifier and clock."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.file.server.max_body_bytes)
+    """Build the application. Tests pass their own database, classifier, clock and outbound."""
+    app = web.Application(
+        middlewares=[errors_middleware, session_middleware], client_max_size=settings.file.server.max_body_bytes
+    )
+    env = environment() if env is None else env
     db = database or Database(settings.database_url)
     knowledge = KnowledgeHolder(
         db,
@@ -91,7 +119,12 @@ def create_app(
     app[REPLAY_GUARD] = ReplayGuard(settings.file.server.replay_window_seconds, clock)
     app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock)
 
+    app[SCREENER] = screener or Screener.load()
+    setup_templates(app)
     app.add_routes(health.routes)
+    app.add_routes(console.routes)
+    app.add_routes(api.routes)
+    app.router.add_get("/", _to_console)
     if settings.wechat is not None:
         app[wechat.ENDPOINT] = WeChatEndpoint(
             settings.wechat.token,
@@ -144,7 +177,17 @@ def create_app(
         if database is None:  # only dispose what we created
             await db.dispose()
 
+    async def outbound_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if outbound is not None:
+            app[OUTBOUND] = outbound
+            yield
+            return
+        async with aiohttp.ClientSession() as session:
+            app[OUTBOUND] = build_outbound(settings, env, session)
+            yield
+
     app.cleanup_ctx.append(knowledge_lifecycle)
+    app.cleanup_ctx.append(outbound_lifecycle)
     if run_scheduler:
         app.cleanup_ctx.append(scheduler_lifecycle)
     app.on_cleanup.append(on_cleanup)

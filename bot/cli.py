@@ -28,6 +28,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="guanwei 官微 — answers the public on the bureau's WeChat and Weibo accounts.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(no_args_is_help=True, help="Console accounts.")
+app.add_typer(users_app, name="users")
 kb_app = typer.Typer(no_args_is_help=True, help="The FAQ knowledge base (answers sent at once to routine questions).")
 app.add_typer(kb_app, name="kb")
 out = Console()
@@ -91,7 +93,10 @@ def init(config: ConfigOption = None) -> None:
             f"GUANWEI_WECHAT_TOKEN={secrets.token_hex(16)}\n"
             f"GUANWEI_WECHAT_APPID=wx{secrets.token_hex(8)}\n"
             f"GUANWEI_WECHAT_AES_KEY={aes_key}\n"
-            f"GUANWEI_WEIBO_APP_SECRET={secrets.token_hex(16)}\n",
+            f"GUANWEI_WEIBO_APP_SECRET={secrets.token_hex(16)}\n"
+            "# For answers sent from the console (customer-service messages, Weibo active replies):\n"
+            f"GUANWEI_WECHAT_APPSECRET={secrets.token_hex(16)}\n"
+            f"GUANWEI_WEIBO_ACCESS_TOKEN={secrets.token_hex(16)}\n",
             encoding="utf-8",
         )
         env_path.chmod(0o600)
@@ -144,6 +149,80 @@ def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
     written, removed = asyncio.run(_with_current_schema(settings, save))
     out.print(f"FAQ: {written} entries imported from {path}" + (f", {removed} removed" if removed else "")
               + " (a running server picks them up within its reload interval)", highlight=False)
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="staff, head, info_center, supervisor or admin")],
+    department: Annotated[str | None, typer.Option(help="department key, for staff and head")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a console account (the password is read from stdin, never from the command line)."""
+    import getpass
+
+    from bot.auth import AccountError, add_user
+    from bot.pipeline import utc_now
+
+    settings = settings_or_exit(config, channels=False)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+    else:
+        fail("password: give --password-stdin and pipe it in")
+
+    async def run(database: Database) -> None:
+        try:
+            async with database.transaction() as session:
+                await add_user(session, name=name, role=role, department=department, password=password,
+                               departments=list(settings.departments), now=utc_now())
+        except AccountError as exc:
+            fail(str(exc))
+
+    asyncio.run(_with_current_schema(settings, run))
+    out.print(f"user {name} ({role}{', ' + department if department else ''}) added", highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="login name")], config: ConfigOption = None) -> None:
+    """Disable an account; its sessions end at once (R4.2)."""
+    from bot.auth import AccountError, disable_user
+    from bot.pipeline import utc_now
+
+    settings = settings_or_exit(config, channels=False)
+
+    async def run(database: Database) -> int:
+        try:
+            async with database.transaction() as session:
+                return await disable_user(session, name, now=utc_now())
+        except AccountError as exc:
+            fail(str(exc))
+
+    ended = asyncio.run(_with_current_schema(settings, run))
+    out.print(f"user {name} disabled; {ended} session(s) ended", highlight=False)
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = None) -> None:
+    """List console accounts."""
+    from sqlalchemy import select
+
+    from bot.storage import User
+
+    settings = settings_or_exit(config, channels=False)
+
+    async def run(database: Database) -> list:
+        async with database.transaction() as session:
+            return list((await session.scalars(select(User).order_by(User.name))).all())
+
+    table = Table(title="users")
+    for column in ("name", "role", "department", "state"):
+        table.add_column(column)
+    for user in asyncio.run(_with_current_schema(settings, run)):
+        table.add_row(escape(user.name), user.role, user.department or "-", "disabled" if user.disabled else "active")
+    out.print(table)
 
 
 @kb_app.command("import")
@@ -518,6 +597,32 @@ def deadline(
     except ValueError as exc:
         fail(f"RECEIVED_AT: {exc}")
     print(due.isoformat())
+
+
+@app.command("fake-platform")
+def fake_platform(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="listen port")] = 8081,
+) -> None:
+    """A fake WeChat + Weibo platform on loopback that records the answers staff send (for trying out).
+
+    Start guanwei with GUANWEI_PLATFORM_API_URL=http://127.0.0.1:8081 to send answers here.
+    """
+    from bot.config import environment
+    from bot.fake_platform import run_fake_platform
+
+    settings = settings_or_exit(config)
+    env = environment()
+    secret, token = env.get("GUANWEI_WECHAT_APPSECRET", ""), env.get("GUANWEI_WEIBO_ACCESS_TOKEN", "")
+    if not secret or not token or settings.wechat is None:
+        fail("GUANWEI_WECHAT_APPSECRET, GUANWEI_WEIBO_ACCESS_TOKEN: not set (`guanwei init` writes development ones)")
+    try:
+        asyncio.run(run_fake_platform(host, port, appid=settings.wechat.appid, secret=secret, weibo_token=token))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()

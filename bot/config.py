@@ -177,6 +177,14 @@ class NotifiersConfig(BaseModel):
     wechat_template: TemplateConfig = TemplateConfig()
 
 
+class PlatformApiConfig(BaseModel):
+    """Where answers are sent. Tests and `guanwei fake-platform` point these at loopback."""
+
+    model_config = ConfigDict(extra="forbid")
+    wechat_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
+    weibo_base_url: str = "https://m.api.weibo.com"
+
+
 class FileConfig(BaseModel):
     """The shape of config.yaml."""
 
@@ -192,6 +200,7 @@ class FileConfig(BaseModel):
     knowledge: KnowledgeConfig = KnowledgeConfig()
     escalation: EscalationConfig
     notifiers: NotifiersConfig = NotifiersConfig()
+    platform_api: PlatformApiConfig = PlatformApiConfig()
     replies: RepliesConfig
 
 
@@ -283,6 +292,11 @@ def _wechat_secrets(env: Mapping[str, str]) -> WeChatSecrets:
     return WeChatSecrets(token=token, appid=appid, aes_key=aes_key)
 
 
+def environment() -> dict[str, str]:
+    """`.env` in the working directory (what `guanwei init` writes), overlaid by the real environment."""
+    return {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+
+
 def resolve_config_path(config_path: str | Path | None, env: Mapping[str, str] | None = None) -> Path:
     """The --config option, else $GUANWEI_CONFIG, else ./config.yaml."""
     env = os.environ if env is None else env
@@ -306,7 +320,7 @@ def load_settings(
     `channels=False` skips the platform secrets, for commands that only read the database.
     """
     if env is None:
-        env = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+        env = environment()
     path = resolve_config_path(config_path, env)
     file = load_file_config(path)
     try:
@@ -328,6 +342,13 @@ def load_settings(
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{ENV_PREFIX}REDIS_URL: must start with redis://, rediss:// or unix://")
 
+    platform_url = env.get(f"{ENV_PREFIX}PLATFORM_API_URL", "").strip().rstrip("/")
+    if platform_url:
+        # One base for both platforms: `guanwei fake-platform` serves WeChat's and Weibo's paths together.
+        if not platform_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{ENV_PREFIX}PLATFORM_API_URL: must start with http:// or https://")
+        file.platform_api.wechat_base_url = f"{platform_url}/cgi-bin/"
+        file.platform_api.weibo_base_url = platform_url
     wechat = _wechat_secrets(env) if channels and file.channels.wechat.enabled else None
     if wechat and file.channels.wechat.require_safe_mode and not wechat.aes_key:
         raise ConfigError(f"{ENV_PREFIX}WECHAT_AES_KEY: not set, but channels.wechat.require_safe_mode is true")

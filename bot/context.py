@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from aiohttp import web
+from knowledge.screening import Screener
 
 from bot.config import Settings
 from bot.knowledge_runtime import KnowledgeHolder
+from bot.outbound import Outbound
 from bot.pipeline import Clock, Pipeline
 from bot.replay import ReplayGuard
 from bot.storage import Database
@@ -16,3 +18,5 @@ PIPELINE = web.AppKey("pipeline", Pipeline)
 CLOCK = web.AppKey("clock", Clock)
 REPLAY_GUARD = web.AppKey("replay_guard", ReplayGuard)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeHolder)
+OUTBOUND = web.AppKey("outbound", Outbound)
+SCREENER = web.AppKey("screener", Screener)

@@ -62,7 +62,7 @@ class Base(DeclarativeBase):
 class InquiryStatus:
     OPEN = "open"  # waiting for the first answer: the SLA clock runs
     ANSWERED = "answered"
-    CLOSED = "closed"
+    CLOSED = "closed"  # spam, duplicate, or settled otherwise: `closed_reason` says why
     ALL = (OPEN, ANSWERED, CLOSED)
 
 
@@ -96,6 +96,7 @@ class Inquiry(Base):
     clock_started_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
     next_alert_at: Mapped[datetime | None] = mapped_column(AwareDateTime, index=True)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    closed_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class AlertKind:
@@ -175,6 +176,53 @@ class Message(Base):
     platform_created_at: Mapped[datetime | None] = mapped_column(AwareDateTime)
     recorded_at: Mapped[datetime] = mapped_column(AwareDateTime, index=True)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Staff answers sent through the platform's API (passive replies have no author).
+    author: Mapped[str | None] = mapped_column(String(64))
+    delivery_status: Mapped[str | None] = mapped_column(String(16))  # delivered | undeliverable | failed
+    delivery_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    """A console account. Roles: staff and head belong to one department; the others see all."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(AwareDateTime)
+
+
+class SessionRecord(Base):
+    """A login. The cookie (or bearer token) holds a random token; only its hash is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime)
+    expires_at: Mapped[datetime] = mapped_column(AwareDateTime)
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+
+class AuditEntry(Base):
+    """Who did what, when, from where (R4.1, R4.2, R6.2, R7.3b)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(AwareDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(64), index=True)  # "inquiry:12", "user:zhang"
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    remote: Mapped[str] = mapped_column(String(64), default="")
 
 
 @dataclass(frozen=True)

@@ -300,8 +300,10 @@ def evaluate(
     tn = severity_confusion[ROUTINE][ROUTINE]
     recall = _ratio(tp, tp + fn)
     precision = _ratio(tp, tp + fp)
-    f1 = None if recall is None or precision is None else (
-        2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    f1 = (
+        None
+        if recall is None or precision is None
+        else (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
     )
     accuracy = department_right / len(examples)
     values = {"critical_recall": recall, "critical_precision": precision, "department_accuracy": accuracy}

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from bot.app import create_app
 from bot.config import Settings, load_settings
 from bot.migrate import upgrade_engine
-from bot.storage import Database
+from bot.storage import Base, Database
 from knowledge import Classifier
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +117,8 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         db = Database(request.getfixturevalue("postgres_url"))
         await upgrade_engine(db.engine)
         async with db.engine.begin() as connection:
-            await connection.execute(text("TRUNCATE alerts, messages, inquiries, faq_entries RESTART IDENTITY CASCADE"))
+            tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     try:
         yield db
     finally:

@@ -1,0 +1,249 @@
+"""The JSON API under /api: the console's actions for scripts and other systems.
+
+Same rules as the pages (bot.staff, bot.access): 401 without a session, 403 for a role without
+the permission, 404 for an inquiry in another department.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from bot import auth, staff
+from bot.context import CLOCK, DATABASE, OUTBOUND, SCREENER, SETTINGS
+from bot.inquiries import inquiry_row
+from bot.storage import AlertRecord, Message
+from handlers.web_auth import TOKEN, actor, public, remote, requires
+
+routes = web.RouteTableDef()
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        value = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body is not JSON"}), content_type="application/json"
+        ) from None
+    if not isinstance(value, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
+                                 content_type="application/json")
+    return value
+
+
+def _text(body: dict[str, Any], name: str, limit: int = 4000) -> str:
+    value = body.get(name, "")
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _inquiry_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["inquiry_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+
+
+def _not_found() -> web.Response:
+    return web.json_response({"error": "no such inquiry in your sight"}, status=404)
+
+
+def _message_json(message: Message, tz: Any) -> dict[str, Any]:
+    return {"id": message.id, "direction": message.direction, "kind": message.kind,
+            "at": message.recorded_at.astimezone(tz).isoformat(), "text": message.content,
+            "author": message.author, "delivery": message.delivery_status, "delivery_reason": message.delivery_reason}
+
+
+def _alert_json(record: AlertRecord, tz: Any) -> dict[str, Any]:
+    return {"kind": record.kind, "level": record.level, "fire_at": record.fire_at.astimezone(tz).isoformat(),
+            "status": record.status, "by": record.by, "note": record.note, "recipients": record.recipients}
+
+
+@routes.post("/api/login")
+@public
+async def login(request: web.Request) -> web.Response:
+    body = await _body(request)
+    async with request.app[DATABASE].transaction() as session:
+        result = await auth.login(session, _text(body, "username", 64), _text(body, "password", 256),
+                                  now=request.app[CLOCK](), remote=remote(request))
+    if result.actor is None or result.token is None:
+        status = 429 if result.problem == "throttled" else 401
+        return web.json_response({"error": "too many attempts" if status == 429 else "wrong username or password"},
+                                 status=status)
+    response = web.json_response({"token": result.token, "csrf_token": result.csrf_token,
+                                  "user": {"name": result.actor.name, "role": result.actor.role,
+                                           "department": result.actor.department}})
+    response.set_cookie("guanwei_session", result.token, httponly=True, samesite="Strict", path="/",
+                        secure=request.secure, max_age=int(auth.SESSION_LIFETIME.total_seconds()))
+    return response
+
+
+@routes.post("/api/logout")
+async def logout(request: web.Request) -> web.Response:
+    async with request.app[DATABASE].transaction() as session:
+        await auth.logout(session, request[TOKEN], now=request.app[CLOCK](), actor=actor(request).name,
+                          remote=remote(request))
+    return web.json_response({"ok": True})
+
+
+@routes.get("/api/inquiries")
+@requires("view")
+async def list_inquiries(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    items = await staff.queue(request.app[DATABASE], actor(request),
+                              include_answered=request.query.get("all") == "1")
+    return web.json_response([inquiry_row(i, settings) for i in items])
+
+
+@routes.get("/api/inquiries/{inquiry_id}")
+@requires("view")
+async def get_inquiry(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    try:
+        found = await staff.detail(request.app[DATABASE], actor(request), _inquiry_id(request))
+    except staff.NotFound:
+        return _not_found()
+    return web.json_response({
+        **inquiry_row(found.inquiry, settings),
+        "messages": [_message_json(m, settings.tz) for m in found.messages],
+        "alerts": [_alert_json(a, settings.tz) for a in found.alerts],
+    })
+
+
+@routes.post("/api/inquiries/{inquiry_id}/answer")
+@requires("answer")
+async def answer(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        result = await staff.answer(
+            request.app[DATABASE], request.app[OUTBOUND], request.app[SCREENER], actor(request),
+            _inquiry_id(request), _text(body, "text"), now=request.app[CLOCK](), remote=remote(request),
+            override_reason=_text(body, "override_reason", 500),
+        )
+    except staff.NotFound:
+        return _not_found()
+    except staff.Refused as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    if not result.sent:
+        return web.json_response({"sent": False, "screening": result.verdict.to_dict()}, status=422)
+    delivery = result.delivery
+    return web.json_response({"sent": True, "message_id": result.message_id,
+                              "delivery": delivery.status if delivery else None,
+                              "reason": delivery.reason if delivery else None,
+                              "screening": result.verdict.to_dict()})
+
+
+@routes.post("/api/inquiries/{inquiry_id}/transfer")
+@requires("transfer")
+async def transfer(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        inquiry = await staff.transfer(request.app[DATABASE], actor(request), _inquiry_id(request),
+                                       _text(body, "department", 32), _text(body, "reason"),
+                                       departments=request.app[SETTINGS].departments, now=request.app[CLOCK](),
+                                       remote=remote(request))
+    except staff.NotFound:
+        return _not_found()
+    except staff.Refused as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"id": inquiry.id, "department": inquiry.department})
+
+
+@routes.post("/api/inquiries/{inquiry_id}/close")
+@requires("close")
+async def close(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        inquiry = await staff.close(request.app[DATABASE], actor(request), _inquiry_id(request),
+                                    _text(body, "kind", 16), _text(body, "reason"), now=request.app[CLOCK](),
+                                    remote=remote(request))
+    except staff.NotFound:
+        return _not_found()
+    except staff.Refused as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"id": inquiry.id, "status": inquiry.status, "reason": inquiry.closed_reason})
+
+
+@routes.post("/api/inquiries/{inquiry_id}/chase")
+@requires("chase")
+async def chase(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        await staff.chase(request.app[DATABASE], actor(request), _inquiry_id(request), _text(body, "note", 500),
+                          now=request.app[CLOCK](), remote=remote(request))
+    except staff.NotFound:
+        return _not_found()
+    except staff.Refused as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"ok": True})
+
+
+@routes.get("/api/board")
+@requires("board")
+async def board(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return web.json_response([inquiry_row(i, settings) for i in await staff.board(request.app[DATABASE],
+                                                                                  actor(request))])
+
+
+@routes.get("/api/overview")
+@requires("overview")
+async def overview(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    loads = await staff.overview(request.app[DATABASE], actor(request), now=request.app[CLOCK](),
+                                 departments=settings.departments)
+    return web.json_response([{"department": load.department, "open": load.open, "overdue": load.overdue,
+                               "critical": load.critical,
+                               "oldest_due": load.oldest_due.astimezone(settings.tz).isoformat()
+                               if load.oldest_due else None} for load in loads])
+
+
+@routes.get("/api/openapi.json")
+@public
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+def _op(summary: str, *, body: dict[str, Any] | None = None, public_: bool = False) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": {"description": "OK"}, "401": {"description": "login required"},
+                      "403": {"description": "role lacks the permission"},
+                      "404": {"description": "no such inquiry in the caller's departments"}},
+    }
+    if public_:
+        operation["security"] = []
+        operation["responses"] = {"200": {"description": "OK"}, "401": {"description": "wrong credentials"},
+                                  "429": {"description": "too many attempts"}}
+    if body:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {k: {"type": "string"} for k in body}, "required": list(body)}}}}
+    return operation
+
+
+_ID = [{"name": "inquiry_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "guanwei staff API", "version": "1"},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                       "cookie": {"type": "apiKey", "in": "cookie", "name": "guanwei_session"}}},
+    "security": [{"bearer": []}, {"cookie": []}],
+    "paths": {
+        "/api/login": {"post": _op("Log in; returns a bearer token and sets the session cookie",
+                                   body={"username": 1, "password": 1}, public_=True)},
+        "/api/logout": {"post": _op("End this session")},
+        "/api/inquiries": {"get": _op("The caller's queue, soonest deadline first (all=1 adds answered)")},
+        "/api/inquiries/{inquiry_id}": {"parameters": _ID, "get": _op("One inquiry with its messages and alerts")},
+        "/api/inquiries/{inquiry_id}/answer": {"parameters": _ID, "post": _op(
+            "Screen and send an answer through the platform (422 with findings when screening blocks it)",
+            body={"text": 1})},
+        "/api/inquiries/{inquiry_id}/transfer": {"parameters": _ID, "post": _op(
+            "Transfer to another department with a reason (R6.2)", body={"department": 1, "reason": 1})},
+        "/api/inquiries/{inquiry_id}/close": {"parameters": _ID, "post": _op(
+            "Close as spam, duplicate or settled, with a reason", body={"kind": 1, "reason": 1})},
+        "/api/inquiries/{inquiry_id}/chase": {"parameters": _ID, "post": _op("催办: chase the department (R7.3b)")},
+        "/api/board": {"get": _op("Escalated open inquiries (rung 2 and up)")},
+        "/api/overview": {"get": _op("Every department's open, overdue and critical counts")},
+    },
+}

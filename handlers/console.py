@@ -1,0 +1,209 @@
+"""The staff console: server-rendered pages (work without JavaScript, usable on a phone)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot import auth, staff
+from bot.access import ROLE_NAMES
+from bot.context import CLOCK, DATABASE, OUTBOUND, SCREENER, SETTINGS
+from bot.replies import inquiry_ref
+from handlers.web_auth import ACTOR, COOKIE, CSRF, CSRF_FIELD, TOKEN, actor, form_value, public, remote, requires
+
+routes = web.RouteTableDef()
+KINDS = {"text": "文字", "image": "图片", "voice": "语音", "video": "视频", "shortvideo": "小视频",
+         "location": "位置", "link": "链接", "event": "事件", "unknown": "其他"}
+STATUS = {"open": "待答复", "answered": "已答复", "closed": "已关闭"}
+ALERT_KINDS = {"reminder": "催办提醒", "escalation": "逐级上报", "chase": "人工催办"}
+DELIVERY = {"delivered": "已送达", "undeliverable": "无法送达", "failed": "发送失败"}
+
+
+def setup_templates(app: web.Application) -> None:
+    # No context_processors: that middleware keeps state under a string request key. `render` adds
+    # the common context itself.
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.PackageLoader("handlers", "templates"), autoescape=jinja2.select_autoescape(["html"]),
+    )
+    env.globals.update(KINDS=KINDS, STATUS=STATUS, ALERT_KINDS=ALERT_KINDS, DELIVERY=DELIVERY, ROLE_NAMES=ROLE_NAMES,
+                       ref=inquiry_ref)
+
+
+async def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
+    return aiohttp_jinja2.render_template(template, request, {**_context(request), **context}, status=status)
+
+
+def _context(request: web.Request) -> dict[str, Any]:
+    settings = request.app[SETTINGS]
+    now = request.app[CLOCK]()
+
+    def local(t: datetime | None) -> str:
+        return t.astimezone(settings.tz).strftime("%m-%d %H:%M") if t else ""
+
+    def time_left(due: datetime) -> str:
+        minutes = int((due - now).total_seconds() // 60)
+        if minutes < 0:
+            return f"已超时{_span(-minutes)}"
+        return f"剩余{_span(minutes)}"
+
+    return {"me": request.get(ACTOR), "csrf": request.get(CSRF, ""), "CSRF_FIELD": CSRF_FIELD,
+            "departments": settings.departments, "local": local, "time_left": time_left, "now": now,
+            "bureau": settings.file.bureau_name}
+
+
+def _span(minutes: int) -> str:
+    if minutes < 60:
+        return f"{minutes}分钟"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours}小时{rest}分" if hours < 48 else f"{hours // 24}天"
+
+
+def _inquiry_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["inquiry_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+
+
+@routes.get("/console/login")
+@public
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return await render(request, "login.html", {"error": None})
+
+
+@routes.post("/console/login")
+@public
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    async with request.app[DATABASE].transaction() as session:
+        result = await auth.login(session, form_value(form, "username", 64), form_value(form, "password", 256),
+                                  now=request.app[CLOCK](), remote=remote(request))
+    if result.actor is None or result.token is None:
+        error = "登录尝试过多，请15分钟后再试" if result.problem == "throttled" else "用户名或密码错误"
+        return await render(request, "login.html", {"error": error}, status=401)
+    response = web.HTTPSeeOther("/console")
+    response.set_cookie(COOKIE, result.token, httponly=True, samesite="Strict", path="/",
+                        secure=request.secure, max_age=int(auth.SESSION_LIFETIME.total_seconds()))
+    raise response
+
+
+@routes.post("/console/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    async with request.app[DATABASE].transaction() as session:
+        await auth.logout(session, request[TOKEN], now=request.app[CLOCK](), actor=actor(request).name,
+                          remote=remote(request))
+    response = web.HTTPSeeOther("/console/login")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+@routes.get("/console")
+@requires("view")
+async def my_queue(request: web.Request) -> web.StreamResponse:
+    items = await staff.queue(request.app[DATABASE], actor(request))
+    return await render(request, "queue.html", {"items": items, "title": "我的待办"})
+
+
+@routes.get("/console/inquiries/{inquiry_id}")
+@requires("view")
+async def inquiry_page(request: web.Request) -> web.StreamResponse:
+    return await _render_inquiry(request, _inquiry_id(request), {})
+
+
+async def _render_inquiry(request: web.Request, inquiry_id: int, extra: dict[str, Any],
+                          status: int = 200) -> web.StreamResponse:
+    try:
+        found = await staff.detail(request.app[DATABASE], actor(request), inquiry_id)
+    except staff.NotFound:
+        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+    return await render(request, "inquiry.html", {"d": found, **extra}, status=status)
+
+
+@routes.post("/console/inquiries/{inquiry_id}/answer")
+@requires("answer")
+async def answer_submit(request: web.Request) -> web.StreamResponse:
+    inquiry_id = _inquiry_id(request)
+    form = await request.post()
+    text = form_value(form, "text")
+    try:
+        result = await staff.answer(
+            request.app[DATABASE], request.app[OUTBOUND], request.app[SCREENER], actor(request), inquiry_id, text,
+            now=request.app[CLOCK](), remote=remote(request), override_reason=form_value(form, "override_reason"),
+        )
+    except staff.NotFound:
+        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+    except staff.Refused as exc:
+        return await _render_inquiry(request, inquiry_id, {"error": str(exc), "draft": text}, status=400)
+    if not result.sent:
+        return await _render_inquiry(request, inquiry_id, {"verdict": result.verdict, "draft": text}, status=400)
+    raise web.HTTPSeeOther(f"/console/inquiries/{inquiry_id}")
+
+
+@routes.post("/console/inquiries/{inquiry_id}/transfer")
+@requires("transfer")
+async def transfer_submit(request: web.Request) -> web.StreamResponse:
+    inquiry_id = _inquiry_id(request)
+    form = await request.post()
+    try:
+        await staff.transfer(request.app[DATABASE], actor(request), inquiry_id, form_value(form, "department", 32),
+                             form_value(form, "reason"), departments=request.app[SETTINGS].departments,
+                             now=request.app[CLOCK](), remote=remote(request))
+    except staff.NotFound:
+        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+    except staff.Refused as exc:
+        return await _render_inquiry(request, inquiry_id, {"error": str(exc)}, status=400)
+    # After a transfer out of one's own department the inquiry is no longer visible: back to the queue.
+    raise web.HTTPSeeOther("/console" if not actor(request).sees_all else f"/console/inquiries/{inquiry_id}")
+
+
+@routes.post("/console/inquiries/{inquiry_id}/close")
+@requires("close")
+async def close_submit(request: web.Request) -> web.StreamResponse:
+    inquiry_id = _inquiry_id(request)
+    form = await request.post()
+    try:
+        await staff.close(request.app[DATABASE], actor(request), inquiry_id, form_value(form, "kind", 16),
+                          form_value(form, "reason"), now=request.app[CLOCK](), remote=remote(request))
+    except staff.NotFound:
+        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+    except staff.Refused as exc:
+        return await _render_inquiry(request, inquiry_id, {"error": str(exc)}, status=400)
+    raise web.HTTPSeeOther(f"/console/inquiries/{inquiry_id}")
+
+
+@routes.post("/console/inquiries/{inquiry_id}/chase")
+@requires("chase")
+async def chase_submit(request: web.Request) -> web.StreamResponse:
+    inquiry_id = _inquiry_id(request)
+    form = await request.post()
+    try:
+        await staff.chase(request.app[DATABASE], actor(request), inquiry_id, form_value(form, "note"),
+                          now=request.app[CLOCK](), remote=remote(request))
+    except staff.NotFound:
+        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+    except staff.Refused as exc:
+        return await _render_inquiry(request, inquiry_id, {"error": str(exc)}, status=400)
+    raise web.HTTPSeeOther(form_value(form, "back", 200) if form_value(form, "back", 200).startswith("/console")
+                           else f"/console/inquiries/{inquiry_id}")
+
+
+@routes.get("/console/board")
+@requires("board")
+async def escalation_board(request: web.Request) -> web.StreamResponse:
+    items = await staff.board(request.app[DATABASE], actor(request))
+    return await render(request, "queue.html", {"items": items, "title": "逐级上报督办板", "board": True})
+
+
+@routes.get("/console/overview")
+@requires("overview")
+async def overview_page(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    loads = await staff.overview(request.app[DATABASE], actor(request), now=request.app[CLOCK](),
+                                 departments=settings.departments)
+    everything = await staff.queue(request.app[DATABASE], actor(request))
+    overdue = [i for i in everything if i.due_at < request.app[CLOCK]()][:200]
+    return await render(request, "overview.html", {"loads": loads, "items": overdue})

@@ -1,0 +1,272 @@
+"""The staff console and API over real HTTP: roles, department isolation, answers reaching a fake platform."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot.access import PERMISSIONS, ROLES, Actor
+from bot.app import build_outbound, create_app
+from bot.auth import add_user
+from bot.config import Settings
+from bot.fake_platform import create_fake_platform
+from bot.storage import AuditEntry, Database, Inquiry, Message
+from knowledge import Classifier
+from tests.conftest import APPID, Clock
+from tests.test_wechat_webhook import post, push
+
+PASSWORD = "correct horse battery"
+APPSECRET = "fakeappsecret0001"
+WEIBO_TOKEN = "fake-weibo-token"
+USERS = {  # name → (role, department)
+    "staff_market": ("staff", "market"),
+    "head_market": ("head", "market"),
+    "staff_arts": ("staff", "arts"),
+    "info": ("info_center", None),
+    "boss": ("supervisor", None),
+    "root": ("admin", None),
+}
+
+
+@dataclass
+class Console:
+    client: TestClient
+    platform: TestClient
+    database: Database
+
+
+@pytest.fixture
+async def console(settings: Settings, database: Database, classifier: Classifier,
+                  clock: Clock) -> AsyncIterator[Console]:
+    async with database.transaction() as session:
+        for name, (role, department) in USERS.items():
+            await add_user(session, name=name, role=role, department=department, password=PASSWORD,
+                           departments=list(settings.departments), now=clock.now)
+    platform_app = create_fake_platform(appid=APPID, secret=APPSECRET, weibo_token=WEIBO_TOKEN)
+    async with TestClient(TestServer(platform_app)) as platform:
+        base = str(platform.make_url("/"))
+        settings.file.platform_api.wechat_base_url = base + "cgi-bin/"
+        settings.file.platform_api.weibo_base_url = base.rstrip("/")
+        env = {"GUANWEI_WECHAT_APPSECRET": APPSECRET, "GUANWEI_WEIBO_ACCESS_TOKEN": WEIBO_TOKEN}
+        app = create_app(settings, database=database, classifier=classifier, clock=clock, env=env)
+        async with TestClient(TestServer(app)) as client:
+            yield Console(client, platform, database)
+
+
+async def api_login(client: TestClient, name: str) -> dict[str, str]:
+    response = await client.post("/api/login", json={"username": name, "password": PASSWORD})
+    assert response.status == 200, await response.text()
+    return {"Authorization": f"Bearer {(await response.json())['token']}"}
+
+
+async def new_inquiry(client: TestClient, text: str, sender: str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o") -> int:
+    status, _ = await post(client, push("text", sender=sender, Content=text))
+    assert status == 200
+    response = await client.get("/api/inquiries", headers=await api_login(client, "info"))
+    return max(item["id"] for item in await response.json())
+
+
+async def test_r6_2_staff_answer_reaches_the_netizen_and_leaves_the_queue(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物，不买不让下车，这归谁管？")
+    headers = await api_login(console.client, "staff_market")
+    queue = await (await console.client.get("/api/inquiries", headers=headers)).json()
+    assert [item["id"] for item in queue] == [inquiry_id]
+
+    answer = "您好！您反映的导游强制购物问题已转市场管理处核查，请保留购物凭证，我们会尽快联系旅行社处理。"
+    response = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": answer},
+                                         headers=headers)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["delivery"] == "delivered"
+    received = await (await console.platform.get("/received")).json()
+    assert received[-1]["text"] == answer and received[-1]["channel"] == "wechat"
+    assert await (await console.client.get("/api/inquiries", headers=headers)).json() == []
+    detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).json()
+    assert detail["status"] == "answered" and detail["answered_by"] == "staff_market"
+    assert [m["direction"] for m in detail["messages"]] == ["in", "out", "out"]
+
+
+async def test_undeliverable_answer_is_an_outcome_shown_to_staff(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办", sender="oExpiredAAAAAAAAAAAAAAAAAAAAA")
+    headers = await api_login(console.client, "staff_market")
+    response = await console.client.post(f"/api/inquiries/{inquiry_id}/answer",
+                                         json={"text": "您好！已转市场管理处核查。"}, headers=headers)
+    body = await response.json()
+    assert response.status == 200 and body["delivery"] == "undeliverable" and body["reason"]
+    detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).json()
+    assert detail["status"] == "open"  # not delivered: the clock still runs
+    assert detail["messages"][-1]["delivery"] == "undeliverable"
+
+
+async def test_r10_uncivil_answer_is_blocked_and_a_head_may_override_with_a_reason(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    rude = "你有病吧，自己不会查吗"
+    staff_headers = await api_login(console.client, "staff_market")
+    blocked = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": rude},
+                                        headers=staff_headers)
+    assert blocked.status == 422
+    assert (await blocked.json())["sent"] is False
+    assert await (await console.platform.get("/received")).json() == []
+    refused = await console.client.post(f"/api/inquiries/{inquiry_id}/answer",
+                                        json={"text": rude, "override_reason": "我觉得没问题"}, headers=staff_headers)
+    assert refused.status == 400  # staff may not override
+    head_headers = await api_login(console.client, "head_market")
+    personal = "您好，请直接联系导游王某，电话13812345678。"
+    overridden = await console.client.post(f"/api/inquiries/{inquiry_id}/answer",
+                                           json={"text": personal, "override_reason": "网友要求提供导游联系方式"},
+                                           headers=head_headers)
+    assert overridden.status == 200
+    async with console.database.transaction() as session:
+        entry = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "answer"))).one()
+    assert entry.actor == "head_market" and entry.detail["override"] == "网友要求提供导游联系方式"
+
+
+async def test_r6_2_transfer_needs_a_reason_and_moves_the_inquiry_out_of_sight(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    headers = await api_login(console.client, "staff_market")
+    no_reason = await console.client.post(f"/api/inquiries/{inquiry_id}/transfer",
+                                          json={"department": "arts", "reason": " "}, headers=headers)
+    assert no_reason.status == 400
+    moved = await console.client.post(f"/api/inquiries/{inquiry_id}/transfer",
+                                      json={"department": "arts", "reason": "涉及演出票务，属艺术处"}, headers=headers)
+    assert moved.status == 200
+    assert (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).status == 404
+    arts = await api_login(console.client, "staff_arts")
+    assert (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=arts)).status == 200
+
+
+async def test_close_as_spam_with_reason(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "加微信领红包 www.spam.example")
+    headers = await api_login(console.client, "info")
+    response = await console.client.post(f"/api/inquiries/{inquiry_id}/close",
+                                         json={"kind": "spam", "reason": "广告"}, headers=headers)
+    assert response.status == 200 and (await response.json())["status"] == "closed"
+
+
+async def test_r4_2_disabling_a_user_ends_their_sessions_at_once(console: Console, clock: Clock) -> None:
+    from bot.auth import disable_user
+
+    headers = await api_login(console.client, "staff_market")
+    assert (await console.client.get("/api/inquiries", headers=headers)).status == 200
+    async with console.database.transaction() as session:
+        assert await disable_user(session, "staff_market", now=clock.now) == 1
+    assert (await console.client.get("/api/inquiries", headers=headers)).status == 401
+    login = await console.client.post("/api/login", json={"username": "staff_market", "password": PASSWORD})
+    assert login.status == 401
+
+
+async def test_login_is_throttled_after_repeated_failures(console: Console) -> None:
+    for _ in range(5):
+        wrong = await console.client.post("/api/login", json={"username": "info", "password": "wrong password!"})
+        assert wrong.status == 401
+    locked = await console.client.post("/api/login", json={"username": "info", "password": PASSWORD})
+    assert locked.status == 429
+
+
+async def test_console_forms_need_the_csrf_token(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    page = await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD},
+                                     allow_redirects=False)
+    assert page.status == 303
+    queue = await console.client.get("/console")
+    html = await queue.text()
+    assert "我的待办" in html and f"/console/inquiries/{inquiry_id}" in html
+    forged = await console.client.post(f"/console/inquiries/{inquiry_id}/answer", data={"text": "您好"})
+    assert forged.status == 403
+    inquiry_page = await (await console.client.get(f"/console/inquiries/{inquiry_id}")).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', inquiry_page)
+    assert csrf is not None
+    sent = await console.client.post(f"/console/inquiries/{inquiry_id}/answer",
+                                     data={"text": "您好！已转市场管理处核查，请耐心等待。", "csrf_token": csrf.group(1)},
+                                     allow_redirects=False)
+    assert sent.status == 303
+    assert (await (await console.platform.get("/received")).json())[-1]["text"].startswith("您好！已转市场管理处")
+
+
+def _expected(role: str | None, permission: str | None, own: bool, path: str) -> set[int]:
+    if role is None:
+        return {401} if path.startswith("/api/") else {303}
+    actor = Actor(0, "x", role, "market" if role in ("staff", "head") else None)
+    if permission is not None and not actor.may(permission):
+        return {403}
+    if "{inquiry_id}" in path and not own and not actor.sees_all:
+        return {404}
+    return {200, 303, 400, 422}
+
+
+async def test_department_isolation_every_route_with_every_role(console: Console) -> None:
+    """Walk every console and API route with every role (and nobody): the rules of bot.access hold."""
+    mine = await new_inquiry(console.client, "导游强制购物，不买不让下车")  # market
+    theirs = await new_inquiry(console.client, "豫剧演出票怎么退", sender="oOtherOtherOtherOtherOtherOt")
+    async with console.database.transaction() as session:
+        departments = {i.id: i.department for i in (await session.scalars(select(Inquiry))).all()}
+    assert departments[mine] == "market" and departments[theirs] != "market"
+
+    routes = []
+    for route in console.client.app.router.routes():
+        path = route.resource.canonical if route.resource else ""
+        handler = route.handler
+        if not (path.startswith("/console") or path.startswith("/api/")) or getattr(handler, "public", False):
+            continue
+        if route.method == "HEAD" or path.endswith("/logout"):
+            continue
+        routes.append((route.method, path, getattr(handler, "permission", None)))
+    assert len(routes) >= 15
+    names = {"staff": "staff_market", "head": "head_market", "info_center": "info", "supervisor": "boss",
+             "admin": "root"}
+    bodies = {"answer": {"text": "您好！"}, "transfer": {"department": "office", "reason": "测试"},
+              "close": {"kind": "spam", "reason": "测试"}, "chase": {"note": "测试"}}
+    fresh = 0
+    for role in [None, *ROLES]:
+        headers = await api_login(console.client, names[role]) if role else {}
+        console.client.session.cookie_jar.clear()  # the bearer token alone speaks for the role
+        for method, path, permission in routes:
+            for target, own in ((mine, True), (theirs, False)):
+                if "{inquiry_id}" not in path and not own:
+                    continue
+                if method == "POST" and own and "{inquiry_id}" in path:
+                    # Actions change the inquiry (a transfer moves it away): each gets a fresh one of its own.
+                    fresh += 1
+                    target = await new_inquiry(console.client, "导游强制购物，不买不让下车", sender=f"oWalk{fresh:023d}")
+                    console.client.session.cookie_jar.clear()
+                url = path.replace("{inquiry_id}", str(target))
+                action = path.rsplit("/", 1)[-1]
+                if method == "GET":
+                    response = await console.client.get(url, headers=headers, allow_redirects=False)
+                elif path.startswith("/api/"):
+                    response = await console.client.post(url, json=bodies.get(action, {}), headers=headers,
+                                                         allow_redirects=False)
+                else:
+                    response = await console.client.post(url, data=bodies.get(action, {}), headers=headers,
+                                                         allow_redirects=False)
+                assert response.status in _expected(role, permission, own, path), (role, method, url, response.status)
+    assert set(PERMISSIONS) >= {p for _, _, p in routes if p}
+
+
+async def test_openapi_document_lists_the_api(console: Console) -> None:
+    document = await (await console.client.get("/api/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    assert {"/api/login", "/api/inquiries", "/api/inquiries/{inquiry_id}", "/api/inquiries/{inquiry_id}/answer",
+            "/api/inquiries/{inquiry_id}/transfer"} <= set(document["paths"])
+
+
+async def test_outbound_without_platform_secrets_fails_with_a_reason(settings: Settings) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        outbound = build_outbound(settings, {}, session)
+        outcome = await outbound.send("wechat", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "您好")
+    assert outcome.status == "failed" and outcome.reason
+
+
+async def test_messages_of_staff_answers_carry_author_and_delivery(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    headers = await api_login(console.client, "staff_market")
+    await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": "您好！已受理。"}, headers=headers)
+    async with console.database.transaction() as session:
+        out = (await session.scalars(select(Message).where(Message.author.is_not(None)))).one()
+    assert (out.author, out.delivery_status) == ("staff_market", "delivered")
