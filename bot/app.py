@@ -15,12 +15,13 @@ from loguru import logger
 
 from bot.alerts import build_scheduler
 from bot.config import Settings, environment
-from bot.context import CLOCK, DATABASE, KNOWLEDGE, OUTBOUND, PIPELINE, REPLAY_GUARD, SCREENER, SETTINGS
+from bot.context import CLOCK, DATABASE, KNOWLEDGE, OUTBOUND, PIPELINE, REPLAY_GUARD, SCREENER, SETTINGS, SHARED_STATE
 from bot.inbound import InvalidInbound
 from bot.knowledge_runtime import KnowledgeHolder
 from bot.outbound import Outbound, WeChatSender, WeiboSender
 from bot.pipeline import Clock, Pipeline, utc_now
 from bot.replay import ReplayGuard, ReplayRefused
+from bot.shared_state import shared_state
 from bot.storage import Database, StorageUnavailable
 from bot.wechat import MissingMsgType, WeChatEndpoint, WeChatError
 from bot.weibo import WeiboProtocolError
@@ -116,8 +117,10 @@ def create_app(
     app[DATABASE] = db
     app[CLOCK] = clock
     app[KNOWLEDGE] = knowledge
-    app[REPLAY_GUARD] = ReplayGuard(settings.file.server.replay_window_seconds, clock)
-    app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock)
+    state = shared_state(settings.redis_url)
+    app[SHARED_STATE] = state
+    app[REPLAY_GUARD] = ReplayGuard(settings.file.server.replay_window_seconds, clock, state)
+    app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock, state)
 
     app[SCREENER] = screener or Screener.load()
     setup_templates(app)
@@ -174,6 +177,7 @@ def create_app(
                 await redis_client.aclose()
 
     async def on_cleanup(app: web.Application) -> None:
+        await state.close()
         if database is None:  # only dispose what we created
             await db.dispose()
 

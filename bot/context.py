@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from aiohttp import web
-from knowledge.screening import Screener
 
 from bot.config import Settings
 from bot.knowledge_runtime import KnowledgeHolder
 from bot.outbound import Outbound
 from bot.pipeline import Clock, Pipeline
 from bot.replay import ReplayGuard
+from bot.shared_state import SharedState
 from bot.storage import Database
+from knowledge.screening import Screener
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
@@ -20,3 +21,4 @@ REPLAY_GUARD = web.AppKey("replay_guard", ReplayGuard)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeHolder)
 OUTBOUND = web.AppKey("outbound", Outbound)
 SCREENER = web.AppKey("screener", Screener)
+SHARED_STATE = web.AppKey("shared_state", SharedState)

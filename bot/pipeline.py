@@ -25,7 +25,8 @@ from bot.inbound import Event, InboundMessage, Kind, checked
 from bot.knowledge_runtime import Knowledge, KnowledgeHolder
 from bot.logs import mask_id
 from bot.replies import ReplyWriter
-from bot.storage import KNOWLEDGE_BASE, Database, Direction, Inquiry, InquiryStatus, Message
+from bot.shared_state import InProcessState, SharedState
+from bot.storage import KNOWLEDGE_BASE, Database, Direction, Inquiry, InquiryStatus, Message, StorageUnavailable
 from escalation.calendar import BusinessCalendar
 from escalation.sla import first_response_due
 from knowledge import Classification
@@ -34,6 +35,9 @@ from knowledge.faq import FaqMatch
 Clock = Callable[[], datetime]
 
 CRITICAL, ROUTINE = "critical", "routine"
+# How long a retry that reached another worker waits for the first worker's stored reply; well
+# inside WeChat's 5 s, after which a 503 makes the platform try once more.
+_WAIT_FOR_OTHER_WORKER = 3.0
 # Below this, a follow-up's confident routing may replace the first message's guess.
 _WEAK_ROUTING = 0.5
 
@@ -80,6 +84,7 @@ class Pipeline:
         knowledge: KnowledgeHolder,
         calendar: BusinessCalendar,
         clock: Clock = utc_now,
+        state: SharedState | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -90,6 +95,7 @@ class Pipeline:
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         self._conversations = KeyedLocks()
         self.on_inquiry_changed: list[Callable[[], None]] = []  # e.g. wake the scheduler
+        self.state = state or InProcessState()
 
     async def handle(self, message: InboundMessage) -> Outcome:
         """Store, classify, queue and acknowledge one push. Raises `InvalidInbound`, `StorageUnavailable`."""
@@ -102,7 +108,14 @@ class Pipeline:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            outcome = await self._process(message)
+            if await self.state.claim(key):
+                try:
+                    outcome = await self._process(message)
+                except BaseException:
+                    await self.state.release(key)  # let the platform's retry try again
+                    raise
+            else:
+                outcome = await self._answer_of_other_worker(message)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here so an unawaited failure is not reported twice
@@ -112,6 +125,16 @@ class Pipeline:
             return outcome
         finally:
             del self._in_flight[key]
+
+    async def _answer_of_other_worker(self, message: InboundMessage) -> Outcome:
+        """Another worker (or an earlier attempt) claimed this push: give the same reply once it is stored."""
+        for _ in range(int(_WAIT_FOR_OTHER_WORKER / 0.1)):
+            async with self.db.transaction() as session:
+                stored = await storage.find_reply(session, message.channel, message.dedup_key)
+            if stored is not None:
+                return Outcome(stored.text, None, replayed=True)
+            await asyncio.sleep(0.1)
+        raise StorageUnavailable("another worker is still storing this push; the platform will retry")
 
     async def _process(self, message: InboundMessage) -> Outcome:
         # One conversation at a time: a follower who sends text, a photo and a location in the same

@@ -12,18 +12,20 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.shared_state import SharedState
+
 
 class ReplayRefused(Exception):
     status = 403
 
 
 class ReplayGuard:
-    def __init__(self, window_seconds: int, clock: Callable[[], datetime]) -> None:
+    def __init__(self, window_seconds: int, clock: Callable[[], datetime], state: SharedState) -> None:
         self.window = window_seconds
         self.clock = clock
-        self._seen: dict[str, tuple[str, float]] = {}  # channel:timestamp:nonce -> (body digest, expiry)
+        self.state = state  # shared by all workers when Redis is configured
 
-    def check(self, channel: str, timestamp: str, nonce: str, body: bytes) -> None:
+    async def check(self, channel: str, timestamp: str, nonce: str, body: bytes) -> None:
         now = self.clock().timestamp()
         try:
             sent = float(timestamp)
@@ -33,15 +35,6 @@ class ReplayGuard:
             sent /= 1000  # Weibo stamps in milliseconds
         if abs(now - sent) > self.window:
             raise ReplayRefused(f"timestamp outside the {self.window}s window (clock skew or replay)")
-        key, digest = f"{channel}:{timestamp}:{nonce}", hashlib.sha256(body).hexdigest()
-        self._forget_expired(now)
-        first = self._seen.get(key)
-        if first is not None and first[0] != digest:
+        key, digest = f"{channel}:{timestamp}:{nonce[:64]}", hashlib.sha256(body).hexdigest()
+        if await self.state.remember_body(key, digest, 2 * self.window) != digest:
             raise ReplayRefused("timestamp and nonce already used for another body")
-        self._seen[key] = (digest, now + 2 * self.window)
-
-    def _forget_expired(self, now: float) -> None:
-        if len(self._seen) < 1024:
-            return
-        for key in [k for k, (_, expiry) in self._seen.items() if expiry < now]:
-            del self._seen[key]

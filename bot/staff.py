@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from knowledge.screening import Screener, Verdict
 from sqlalchemy import Integer, func, select
 
 from bot import storage
@@ -18,6 +17,7 @@ from bot.access import Actor, scoped
 from bot.auth import audit
 from bot.outbound import DeliveryOutcome, Outbound
 from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Direction, Inquiry, InquiryStatus, Message
+from knowledge.screening import Screener, Verdict
 
 
 class NotFound(LookupError):

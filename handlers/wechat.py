@@ -28,7 +28,7 @@ async def receive(request: web.Request) -> web.Response:
     endpoint = request.app[ENDPOINT]
     body = await request.read()
     push = endpoint.parse(body, dict(request.query))
-    request.app[REPLAY_GUARD].check("wechat", request.query["timestamp"], request.query["nonce"], body)
+    await request.app[REPLAY_GUARD].check("wechat", request.query["timestamp"], request.query["nonce"], body)
     outcome = await request.app[PIPELINE].handle(push.inbound)
     if outcome.reply is None:
         return web.Response(text="success")

@@ -34,7 +34,7 @@ async def verify_url(request: web.Request) -> web.Response:
 async def receive(request: web.Request) -> web.Response:
     _verify(request)
     body = await request.read()
-    request.app[REPLAY_GUARD].check("weibo", request.query["timestamp"], request.query["nonce"], body)
+    await request.app[REPLAY_GUARD].check("weibo", request.query["timestamp"], request.query["nonce"], body)
     push = weibo.parse_push(body)
     outcome = await request.app[PIPELINE].handle(weibo.to_inbound(push))
     if outcome.reply is None:

@@ -153,6 +153,14 @@ def _build_t2s() -> dict[int, str]:
 
 _T2S = _build_t2s()
 
+# Cantonese written forms of the function words that carry the meaning of an incident ("打咗个阿伯",
+# "流咗好多血", "喺景区跌咗落水", "冇人理", "到而家都未搵到") → their Mandarin equivalents, one character for
+# one, so that positions do not move and the Mandarin word lists and patterns apply. Only characters
+# that are not used in Mandarin writing are mapped.
+_CANTONESE_PAIRS = "咗了 喺在 嘅的 冇没 唔不 佢他 哋们 嚟来 睇看 畀给 搵找 揾找 啲些 攞拿 嘢西"
+for _pair in _CANTONESE_PAIRS.split():
+    _T2S[ord(_pair[0])] = _pair[1]
+
 # Control and format characters (C0, C1, zero-width, bidi, BOM) and lone surrogates become spaces.
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]")
 _PUNCT_RUN_RE = re.compile(r"[!?]{2,}")
@@ -383,6 +391,7 @@ class _SeverityData:
     question_endings: tuple[str, ...] = ()  # a clause ending so asks about its terms ("撞到人怎么办")
     question_demands: tuple[str, ...] = ()  # ... unless it demands action ("景区踩踏你们不管吗")
     question_done: tuple[str, ...] = ()  # ... or reports something done ("有人受伤了吗")
+    masked_patterns: tuple[re.Pattern[str], ...] = ()  # benign_patterns: regexes masked like the phrases
 
 
 def _load_severity(path: Path) -> _SeverityData:
@@ -397,6 +406,7 @@ def _load_severity(path: Path) -> _SeverityData:
             "patterns",
             "inquiry_phrases",
             "benign_phrases",
+            "benign_patterns",
             "negation",
             "combinations",
             "intensity",
@@ -457,6 +467,15 @@ def _load_severity(path: Path) -> _SeverityData:
                 )
             masked[phrase] = key
 
+    masked_patterns: list[re.Pattern[str]] = []
+    raw_benign = src.mapping(doc.get("benign_patterns", {}), "benign_patterns", src.line_of(doc, "benign_patterns"))
+    for name, spec in raw_benign.items():
+        where = f"benign_patterns.{name}"
+        spec = src.mapping(spec, where, src.line_of(raw_benign, name))
+        src.keys(spec, where, {"why", "regex"}, required=("regex",))
+        regex_text = src.text(spec["regex"], f"{where}.regex", src.line_of(spec, "regex"))
+        masked_patterns.append(_compile(src, regex_text, f"{where}.regex", src.line_of(spec, "regex")))
+
     negation = src.mapping(doc.get("negation", {}), "negation", src.line_of(doc, "negation"))
     src.keys(negation, "negation", {"why", "negators", "breakers"})
     negators: dict[str, int] = {}
@@ -510,12 +529,16 @@ def _load_severity(path: Path) -> _SeverityData:
                 with_patterns.append(_compile(src, src.text(raw, item_where, item_line), item_where, item_line))
         # a combination that only routes (department set) may add nothing to the score
         routes = "department" in spec
-        bonus = src.number(spec["bonus"], f"{where}.bonus", src.line_of(spec, "bonus"), minimum=-1e-9 if routes else 0.0)
+        bonus = src.number(
+            spec["bonus"], f"{where}.bonus", src.line_of(spec, "bonus"), minimum=-1e-9 if routes else 0.0
+        )
         department: str | None = None
         department_weight = 0.0
         if "department" in spec or "department_weight" in spec:
             if "department" not in spec or "department_weight" not in spec:
-                raise src.error(where, "'department' and 'department_weight' go together", src.line_of(raw_combos, name))
+                raise src.error(
+                    where, "'department' and 'department_weight' go together", src.line_of(raw_combos, name)
+                )
             department = src.text(spec["department"], f"{where}.department", src.line_of(spec, "department"))
             department_weight = src.number(
                 spec["department_weight"], f"{where}.department_weight", src.line_of(spec, "department_weight")
@@ -566,6 +589,7 @@ def _load_severity(path: Path) -> _SeverityData:
         terms=terms,
         patterns=tuple(patterns),
         masked_phrases=tuple(masked),
+        masked_patterns=tuple(masked_patterns),
         negators=negators,
         breakers=breakers,
         combinations=tuple(combinations),
@@ -749,12 +773,16 @@ class Classifier:
         self._department_terms = dict(department_terms)
         self.fallback = fallback
 
-        self._severity_terms = _Terms(severity.terms)
+        self._severity_terms = _Terms([t for t in severity.terms if not _is_latin(t)])
+        # pinyin ("caita", "shoushang"): matched on the message with its spaces removed, like department terms
+        self._latin_severity_terms = _Terms([t for t in severity.terms if _is_latin(t)])
         self._masked = _Terms(severity.masked_phrases)
         self._degree = _Terms(severity.degree_words)
         self._combination_words = [_Terms(combo.with_words) for combo in severity.combinations]
         self._resolved = _Terms(severity.resolved_phrases)
         self._max_window = max(severity.negators.values(), default=0)
+        # negators whose reach is their whole clause (window >= _CLAUSE_WINDOW): hypotheses
+        self._hypotheses = frozenset(w for w, window in severity.negators.items() if window >= _CLAUSE_WINDOW)
         # Latin-letter terms (pinyin such as "tushuguan", English such as "museum") are matched on the
         # message with its spaces removed, so "tu shu guan" and "cable car" find them too.
         self._departments = _Terms([t for t in department_terms if not _is_latin(t)])
@@ -870,7 +898,13 @@ class Classifier:
         tokens = _Tokens(self._tokenizer, norm)
         severity_score, contributions, boosts = self._score(norm, tokens)
         analysis = _Analysis(severity_score=severity_score, contributions=contributions)
-        self._route(norm, tokens, analysis, boosts)
+        # "再不回复我就找电视台": the outlet named in a media threat is not the message's topic
+        threat_spans = [
+            (c.start, c.start + len(c.label))
+            for c in contributions
+            if c.kind in ("term", "pattern") and c.negated_by is None and c.group in _THREAT_GROUPS
+        ]
+        self._route(norm, tokens, analysis, boosts, threat_spans)
         return analysis
 
     def _score(
@@ -881,7 +915,10 @@ class Classifier:
         data = self._severity
         masked = norm
         spans = [(m.start(), m.end()) for m in self._masked.finditer(norm)]
+        for regex in data.masked_patterns:
+            spans.extend((m.start(), m.end()) for m in regex.finditer(norm))
         if spans:
+            spans = _merge_spans(spans)
             parts: list[str] = []
             last = 0
             for start, end in spans:
@@ -901,6 +938,13 @@ class Classifier:
         for term, start in self._severity_terms.find_overlapping(masked):
             group, weight = data.terms[term]
             candidates.append(("term", "t:" + term, term, weight, start, group))
+        if _LATIN_RE.search(masked) is not None:
+            compact = _SPACE_RE.sub("", masked)
+            for m in self._latin_severity_terms.finditer(compact):
+                term = m.group()
+                group, weight = data.terms[term]
+                # positions in ``compact`` are not ``norm``'s; the end of the text has no negator before it
+                candidates.append(("term", "t:" + term, term, weight, len(norm), group))
         for pattern in data.patterns:
             for m in pattern.regex.finditer(masked):
                 candidates.append(("pattern", "p:" + pattern.name, m.group(), pattern.weight, m.start(), pattern.group))
@@ -909,15 +953,46 @@ class Classifier:
         for kind, key, label, weight, start, group in candidates:
             if key in counted:
                 continue
-            if kind == "term" and tokens.straddles(start, start + len(label)):
+            if kind == "term" and start < len(norm) and tokens.straddles(start, start + len(label)):
                 continue  # "去世" in 去/世界公园: the characters belong to two other words
-            negator = self._negator_before(tokens, norm, start) or self._asked_about(norm, start + len(label))
+            negator = None
+            if start < len(norm):  # pinyin terms (found in the space-free text) stand at len(norm): no context
+                negator = (
+                    self._negator_before(tokens, norm, start)
+                    or self._asked_about(norm, start + len(label))
+                    or (self._hypothesis_inside(tokens, start, start + len(label)) if kind == "pattern" else None)
+                )
             if negator is not None:
                 negated.setdefault(key, _Contribution(kind, label, weight, start, group, negator))
                 continue
             counted.add(key)
             negated.pop(key, None)
             contributions.append(_Contribution(kind, label, weight, start, group))
+
+        # The same words are one piece of evidence: a term or pattern lying inside a heavier (or equal)
+        # match that also counted ("走丢" inside "孩子走丢了") adds nothing of its own.
+        found = list(contributions)
+        for index, inner in enumerate(found):
+            if inner.start >= len(norm):
+                continue
+            inner_end = inner.start + len(inner.label)
+            outer = next(
+                (
+                    c
+                    for other, c in enumerate(found)
+                    if other != index
+                    and c.start <= inner.start
+                    and inner_end <= c.start + len(c.label)
+                    and c.weight >= inner.weight
+                    # the same span twice (a term and a pattern on the same words): the first one stays
+                    and (c.start != inner.start or len(c.label) != len(inner.label) or other < index)
+                ),
+                None,
+            )
+            if outer is not None:
+                contributions.append(
+                    _Contribution("overlap", f"{inner.label}⊂{outer.label}", -inner.weight, inner.start, inner.group)
+                )
 
         base = sum(c.weight for c in contributions)
         groups_hit = {c.group for c in contributions}
@@ -975,6 +1050,17 @@ class Classifier:
             return None
         return "?" + ending
 
+    def _hypothesis_inside(self, tokens: _Tokens, start: int, end: int) -> str | None:
+        """A clause-wide negator (a hypothesis: 要是, 如果, 万一) standing inside a pattern's own match:
+        "过山车要是卡在半空中" is matched from 过山车, so the word before the match never sees 要是."""
+        index = bisect.bisect_left(tokens.starts, start)
+        while index < len(tokens.starts) and tokens.ends[index] <= end:
+            word = tokens.words[index]
+            if word in self._hypotheses:
+                return word
+            index += 1
+        return None
+
     def _negator_before(self, tokens: _Tokens, norm: str, start: int) -> str | None:
         """The negator cancelling a match at ``start``, if one stands within its window in the same clause."""
         data = self._severity
@@ -1000,7 +1086,12 @@ class Classifier:
         return None
 
     def _route(
-        self, norm: str, tokens: _Tokens, analysis: _Analysis, boosts: list[tuple[str, str, float, int]]
+        self,
+        norm: str,
+        tokens: _Tokens,
+        analysis: _Analysis,
+        boosts: list[tuple[str, str, float, int]],
+        threat_spans: list[tuple[int, int]],
     ) -> None:
         scores: dict[str, float] = {}
         seen: set[str] = set()
@@ -1015,8 +1106,11 @@ class Classifier:
         for term, start in self._departments.find_overlapping(norm):
             if term in seen or tokens.straddles(start, start + len(term)):
                 continue
-            seen.add(term)
             department, weight = self._department_terms[term]
+            in_threat = any(s <= start and start + len(term) <= e for s, e in threat_spans)
+            if in_threat and department in _OUTLET_DEPARTMENTS:
+                continue  # the outlet named in the threat; "把这家酒店的视频发小红书了" still names the hotel
+            seen.add(term)
             add(department, term, weight, start)
         if _LATIN_RE.search(norm) is not None:
             compact = _SPACE_RE.sub("", norm)
@@ -1070,8 +1164,23 @@ class _Tokens:
 
 
 _LATIN_RE = re.compile("[a-z]")
+_CLAUSE_WINDOW = 10  # a negator with at least this window covers its clause, even inside a pattern's match
+_THREAT_GROUPS = frozenset({"media"})
+# departments whose words name an outlet or a channel (电视台, 记者, 媒体, 网上): skipped inside a threat
+_OUTLET_DEPARTMENTS = frozenset({"broadcasting", "office", "info_center"})
 _CLAUSE_END_RE = re.compile(r"[,.!?;，。！？；\n]")
 _SPACE_RE = re.compile(r"\s+")
+
+
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping spans covering the same characters."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _is_latin(term: str) -> bool:

@@ -32,6 +32,7 @@ any ``str``.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import unicodedata
@@ -742,9 +743,9 @@ class Screener:
             return Verdict(())
         norm, compact = _views(text)
         hits = [*self._word_hits(norm, compact)]
-        allowed = self._exception_spans(norm, compact)
-        if allowed:
-            hits = [h for h in hits if not any(a <= h.start and h.end <= b for a, b in allowed)]
+        if hits:
+            covered = _Cover(self._exception_spans(norm, compact))
+            hits = [h for h in hits if not covered(h.start, h.end)]
         findings = [self._finding(text, hit) for hit in _resolve(hits)]
         findings.extend(self._personal_data(norm))
         findings.sort(key=lambda f: (f.start, -f.end, CATEGORIES.index(f.category)))
@@ -893,6 +894,25 @@ def _card_span(ntext: str, m: re.Match[str]) -> tuple[int, int] | None:
         if _card_like(_NON_DIGIT.sub("", ntext[s:cut])):
             return s, cut
     return None
+
+
+class _Cover:
+    """Is a span inside one of these spans? O(log n) per question."""
+
+    __slots__ = ("reach", "starts")
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        ordered = sorted(spans)
+        self.starts = [a for a, _ in ordered]
+        self.reach: list[int] = []  # the furthest end among spans starting at or before each start
+        furthest = -1
+        for _, b in ordered:
+            furthest = max(furthest, b)
+            self.reach.append(furthest)
+
+    def __call__(self, start: int, end: int) -> bool:
+        at = bisect.bisect_right(self.starts, start) - 1
+        return at >= 0 and self.reach[at] >= end
 
 
 def _split(text: str, breaks: Iterable[int]) -> list[str]:

@@ -667,3 +667,43 @@ def test_knowledge_imports_nothing_from_the_app_edges() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+
+
+# --- generalisation mechanisms (dialect, hypotheses, figures of speech, relayed reports) -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "severity", "department"),
+    [
+        # Cantonese function characters are read as Mandarin (咗→了, 喺→在): the blood pattern applies
+        ("我哋团嘅导游喺车上打咗个阿伯，个阿伯流咗好多血", CRITICAL, "market"),
+        # a hypothesis covers its clause, also inside a pattern's own match
+        ("过山车要是卡在半空中，多久能救下来", ROUTINE, "industry"),
+        ("如果孩子在博物馆走丢了，应该找谁", ROUTINE, "public_service"),
+        ("要是酒店着火了，逃生通道在哪", ROUTINE, "market"),
+        # figures of speech: 都…断了, 简直是…, X死人了
+        ("在剧院坐了三个小时，腰都断了，椅子太硬", ROUTINE, "arts"),
+        ("这景区票价简直是抢劫", ROUTINE, "industry"),
+        ("剧场空调开得冻死人了", ROUTINE, "arts"),
+        # a journalist introducing themselves is routed by the topic; a negative story still counts
+        ("我是某报社实习记者，想做一期关于城市图书馆的报道，找谁对接", ROUTINE, "public_service"),
+        ("我是记者，你们景区踩踏事件的伤亡人数到底多少，为什么一直不公布", CRITICAL, "industry"),
+        # posting already done: the hotel named inside the threat is still the topic
+        ("我已经把这家酒店的视频发小红书了，点赞两万多", CRITICAL, "market"),
+        # the bureau's own people named with what they did → critical, office
+        ("你们执法队的老王跟那家网吧老板称兄道弟，每次检查都提前通知", CRITICAL, "office"),
+        ("执法队的人来店里检查，私下说交五千就不罚了", CRITICAL, "office"),
+        # calm reports
+        ("博物馆展柜的玻璃突然炸裂，旁边的孩子脸被划破了", CRITICAL, "public_service"),
+        ("我女儿在庙会上和我们走散了，已经四十分钟了", CRITICAL, "industry"),
+        ("群里有人说建业电影小镇起火了，冒着黑烟", CRITICAL, "industry"),
+    ],
+)
+def test_generalisation_mechanisms(classifier, text: str, severity: str, department: str) -> None:
+    result = classifier.classify(text)
+    assert (result.severity, result.department) == (severity, department), classifier.explain(text)
+
+
+def test_normalize_maps_cantonese_function_characters_one_for_one() -> None:
+    assert normalize("打咗个阿伯") == "打了个阿伯"
+    assert len(normalize("佢喺索道上面困咗")) == len("佢喺索道上面困咗")

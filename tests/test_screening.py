@@ -161,11 +161,12 @@ UNCIVIL_ANSWERS = [
     ("滚 !", "滚"),
     ("滚-蛋", "滚-蛋"),
     ("滚——蛋，少来烦人", "滚——蛋"),
+    ("滚。蛋", "滚。蛋"),
     ("你 有 病 吧", "你 有 病 吧"),
     ("ＳＢ，说了多少遍了", "ＳＢ"),
     ("你是s b吗", "s b"),
     ("關我什麼事", "關我什麼事"),
-    ("你給我滾", "滾"),
+    ("你給我滾", "給我滾"),
     # sentence punctuation separates words: "滚！滚！" is not the harmless 滚滚
     ("滚！滚！", "滚"),
     ("好的\n滚", "滚"),
@@ -653,6 +654,8 @@ def test_data_validation_line_numbers(tmp_path: Path) -> None:
         "滚" * 5000,
         "哈" * 5000,
         "?" * 5000,
+        "滚！滚梯" * 2000,
+        "0371-12345678 13812345678 " * 400,
     ],
 )
 def test_robust_inputs_never_raise(screener: Screener, text: str) -> None:
