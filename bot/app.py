@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
+import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
@@ -15,9 +16,21 @@ from loguru import logger
 
 from bot.alerts import build_scheduler
 from bot.config import Settings, environment
-from bot.context import CLOCK, DATABASE, KNOWLEDGE, OUTBOUND, PIPELINE, REPLAY_GUARD, SCREENER, SETTINGS, SHARED_STATE
+from bot.context import (
+    CLOCK,
+    DATABASE,
+    KNOWLEDGE,
+    METRICS,
+    OUTBOUND,
+    PIPELINE,
+    REPLAY_GUARD,
+    SCREENER,
+    SETTINGS,
+    SHARED_STATE,
+)
 from bot.inbound import InvalidInbound
 from bot.knowledge_runtime import KnowledgeHolder
+from bot.metrics import Metrics
 from bot.outbound import Outbound, WeChatSender, WeiboSender
 from bot.pipeline import Clock, Pipeline, utc_now
 from bot.replay import ReplayGuard, ReplayRefused
@@ -41,6 +54,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map every refusal to a status with one log line; no traceback ever reaches a platform."""
     request_id = request.headers.get("X-Request-Id") or secrets.token_hex(6)
+    if request.method != "POST" or request.path not in ("/wechat", "/weibo"):
+        return await _answer(request, handler, request_id)
+    started, status = time.perf_counter(), "error"
+    try:
+        response = await _answer(request, handler, request_id)
+        status = str(response.status)
+        return response
+    finally:
+        request.app[METRICS].webhook_seconds.labels(request.path[1:], status).observe(time.perf_counter() - started)
+
+
+async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
     with logger.contextualize(request_id=request_id):
         try:
             response = await handler(request)
@@ -120,7 +145,9 @@ def create_app(
     state = shared_state(settings.redis_url)
     app[SHARED_STATE] = state
     app[REPLAY_GUARD] = ReplayGuard(settings.file.server.replay_window_seconds, clock, state)
-    app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock, state)
+    metrics = Metrics()
+    app[METRICS] = metrics
+    app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock, state, metrics)
 
     app[SCREENER] = screener or Screener.load()
     setup_templates(app)

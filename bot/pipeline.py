@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.inbound import Event, InboundMessage, Kind, checked
 from bot.knowledge_runtime import Knowledge, KnowledgeHolder
 from bot.logs import mask_id
+from bot.metrics import Metrics
 from bot.replies import ReplyWriter
 from bot.shared_state import InProcessState, SharedState
 from bot.storage import KNOWLEDGE_BASE, Database, Direction, Inquiry, InquiryStatus, Message, StorageUnavailable
@@ -85,6 +86,7 @@ class Pipeline:
         calendar: BusinessCalendar,
         clock: Clock = utc_now,
         state: SharedState | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -96,6 +98,7 @@ class Pipeline:
         self._conversations = KeyedLocks()
         self.on_inquiry_changed: list[Callable[[], None]] = []  # e.g. wake the scheduler
         self.state = state or InProcessState()
+        self.metrics = metrics or Metrics()
 
     async def handle(self, message: InboundMessage) -> Outcome:
         """Store, classify, queue and acknowledge one push. Raises `InvalidInbound`, `StorageUnavailable`."""
@@ -162,6 +165,7 @@ class Pipeline:
             if stored is None:
                 raise
             return Outcome(stored.text, None, replayed=True)
+        self.metrics.message(message.channel, message.kind, classification.severity if classification else None)
         if outcome.inquiry_id is not None:
             for listener in self.on_inquiry_changed:
                 listener()

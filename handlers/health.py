@@ -1,10 +1,10 @@
-"""`GET /healthz` (the process is up) and `GET /readyz` (the database and Redis answer)."""
+"""`GET /healthz` (the process is up), `GET /readyz` (the database and Redis answer), `GET /metrics`."""
 
 from aiohttp import web
 from loguru import logger
 from sqlalchemy import text
 
-from bot.context import DATABASE, SHARED_STATE
+from bot.context import CLOCK, DATABASE, METRICS, SHARED_STATE
 
 routes = web.RouteTableDef()
 
@@ -32,3 +32,13 @@ async def readyz(request: web.Request) -> web.Response:
     if not ready:
         logger.warning("not ready: {}", checks)
     return web.json_response({"status": "ready" if ready else "not ready", **checks}, status=200 if ready else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    collected = request.app[METRICS]
+    try:
+        await collected.refresh(request.app[DATABASE], request.app[CLOCK]())
+    except Exception as exc:  # still export the counters when the database is away
+        logger.warning("metrics: database figures not refreshed: {}", exc)
+    return collected.exposition()
