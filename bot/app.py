@@ -10,9 +10,11 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
+import redis
 import redis.asyncio
 from aiohttp import web
 from loguru import logger
+from wechatpy.session.redisstorage import RedisStorage
 
 from bot.alerts import build_scheduler
 from bot.config import Settings, environment
@@ -108,8 +110,14 @@ def build_outbound(settings: Settings, env: Mapping[str, str], session: aiohttp.
     weibo_token = env.get("GUANWEI_WEIBO_ACCESS_TOKEN", "").strip()
     wechat_sender = None
     if settings.wechat is not None and wechat_secret:
-        appid = settings.wechat.appid
-        wechat_sender = WeChatSender(lambda: WeChatAPIClient(appid, wechat_secret, api_base_url=api.wechat_base_url))
+        appid, redis_url = settings.wechat.appid, settings.redis_url
+
+        def client() -> WeChatAPIClient:
+            # Every token fetch invalidates the one before: all workers share it through Redis.
+            storage = RedisStorage(redis.Redis.from_url(redis_url), prefix="guanwei:wechat") if redis_url else None
+            return WeChatAPIClient(appid, wechat_secret, api_base_url=api.wechat_base_url, session=storage)
+
+        wechat_sender = WeChatSender(client)
     weibo_sender = WeiboSender(session, weibo_token, api_base_url=api.weibo_base_url) if weibo_token else None
     return Outbound(wechat_sender, weibo_sender)
 

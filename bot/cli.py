@@ -258,30 +258,58 @@ def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="listen address (default from config.yaml)")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="listen port (default from config.yaml)")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes sharing the port "
+                                         "(more than one needs GUANWEI_REDIS_URL)")] = 1,
+    json_logs: Annotated[bool, typer.Option("--json-logs", help="one JSON object per log line")] = False,
 ) -> None:
-    """Run the webhook server."""
+    """Run the webhook server and the console (SIGTERM or Ctrl+C: in-flight requests finish first)."""
+    import multiprocessing
+
+    settings = settings_or_exit(config)
+    if workers > 1 and not settings.redis_url:
+        fail("--workers: more than one worker needs GUANWEI_REDIS_URL (message claims and replay memory are "
+             "shared through Redis; without it each worker would only know its own)")
+    host = host or settings.file.server.host
+    port = port or settings.file.server.port
+    if workers == 1:
+        _serve_worker(config, host, port, json_logs, reuse_port=False)
+        return
+    # Every worker binds the same port (SO_REUSEPORT) and the kernel spreads connections over them;
+    # the scheduler runs in whichever worker holds the Redis lock.
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_serve_worker, args=(config, host, port, json_logs, True), daemon=False)
+                for _ in range(workers)]
+    for child in children:
+        child.start()
+    try:
+        for child in children:
+            child.join()
+    except KeyboardInterrupt:
+        for child in children:
+            child.join()  # Ctrl+C reached every worker; each finishes its in-flight requests
+    if any(child.exitcode not in (0, None) for child in children):
+        raise typer.Exit(1)
+
+
+def _serve_worker(config: Path | None, host: str, port: int, json_logs: bool, reuse_port: bool) -> None:
     from aiohttp import web
 
     from bot.app import create_app
 
-    setup_logging()
+    setup_logging(json=json_logs)
     settings = settings_or_exit(config)
 
     async def checked_app() -> web.Application:
         await _with_current_schema(settings, _schema_checked)
         return create_app(settings, reload_on_sighup=True, run_scheduler=True)
 
-    if settings.redis_url:
-        err.print("note: GUANWEI_REDIS_URL is set: the scheduler's leader lock lives there; message dedup and "
-                  "replay state are still in-process, so run a single worker", highlight=False)
-    host = host or settings.file.server.host
-    port = port or settings.file.server.port
     channels = [name for name, on in (("/wechat", settings.wechat), ("/weibo", settings.weibo_app_secret)) if on]
-    banner = f"guanwei serving {', '.join(channels) or 'no channel'} on http://{host}:{port} (Ctrl+C stops)"
+    banner = (f"guanwei serving {', '.join(channels) or 'no channel'} and /console on http://{host}:{port}"
+              f"{' (one of several workers)' if reuse_port else ''} (Ctrl+C stops)")
     try:
         # `print` runs once the socket is bound: a failed start never looks like a working one.
-        web.run_app(checked_app(), host=host, port=port, access_log=None,
-                    print=lambda _text: err.print(banner, highlight=False))
+        web.run_app(checked_app(), host=host, port=port, access_log=None, reuse_port=reuse_port or None,
+                    shutdown_timeout=30.0, print=lambda _text: err.print(banner, highlight=False))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server running? try --port)")
 
