@@ -58,6 +58,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     request_id = request.headers.get("X-Request-Id") or secrets.token_hex(6)
     if request.method != "POST" or request.path not in ("/wechat", "/weibo"):
         return await _answer(request, handler, request_id)
+    # All pushes come from the platforms' few addresses, so this bound is generous: it stops a flood
+    # from elsewhere, never the platform's normal traffic.
+    limit = request.app[SETTINGS].file.server.requests_per_ip_per_minute
+    if not await request.app[SHARED_STATE].allow(f"ip:{request.remote}", limit):
+        logger.warning("POST {} refused (429): more than {} requests a minute from one address", request.path, limit)
+        return web.Response(status=429, text="too many requests\n")
     started, status = time.perf_counter(), "error"
     try:
         response = await _answer(request, handler, request_id)

@@ -39,6 +39,8 @@ class ServerConfig(BaseModel):
     data_dir: str = "data"
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     replay_window_seconds: int = Field(300, ge=10, le=86400)
+    messages_per_sender_per_minute: int = Field(20, ge=1, le=10_000)
+    requests_per_ip_per_minute: int = Field(6000, ge=1, le=1_000_000)
 
 
 class ChannelSwitch(BaseModel):
@@ -72,6 +74,7 @@ class RepliesConfig(BaseModel):
     media_ack: str
     faq_answer: str
     unsupported: str
+    rate_limited: str = "您发送消息过于频繁，请稍后再试。您之前的留言已登记，我们会按时答复。"
 
     @field_validator("*")
     @classmethod

@@ -104,6 +104,13 @@ class Pipeline:
         """Store, classify, queue and acknowledge one push. Raises `InvalidInbound`, `StorageUnavailable`."""
         message = checked(message)
         key = f"{message.channel}:{message.dedup_key}"
+        limit = self.settings.file.server.messages_per_sender_per_minute
+        if key not in self._in_flight and not await self.state.allow(f"sender:{message.channel}:{message.sender}",
+                                                                      limit):
+            # A flood from one follower must not crowd out everyone else; they are told, not ignored.
+            logger.warning("{} sender {} over {} messages a minute: not stored", message.channel,
+                           mask_id(message.sender), limit)
+            return Outcome(self.replies.rate_limited(), None)
         running = self._in_flight.get(key)
         if running is not None:
             outcome = await asyncio.shield(running)

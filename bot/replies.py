@@ -58,6 +58,9 @@ class ReplyWriter:
     def faq_answer(self, *, answer: str, inquiry_id: int) -> str:
         return self._fill(self.texts.faq_answer, answer=answer.strip(), ref=inquiry_ref(inquiry_id))
 
+    def rate_limited(self) -> str:
+        return self._fill(self.texts.rate_limited)
+
     def unsupported(self) -> str:
         return self._fill(self.texts.unsupported)
 

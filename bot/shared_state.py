@@ -17,6 +17,8 @@ from collections import deque
 from typing import Protocol
 
 import redis.asyncio
+import redis.exceptions
+from loguru import logger
 
 CLAIM_SECONDS = 60  # longer than the platforms' retry window (3 tries within ~15 s)
 
@@ -127,5 +129,58 @@ class RedisState:
         await self.redis.aclose()
 
 
+class DegradingState:
+    """Redis while it answers; the in-process variant while it does not, with a warning — never refuse a push."""
+
+    def __init__(self, primary: RedisState) -> None:
+        self.primary = primary
+        self.fallback = InProcessState()
+        self._degraded = False
+
+    @property
+    def prefix(self) -> str:
+        return self.primary.prefix
+
+    @prefix.setter
+    def prefix(self, value: str) -> None:
+        self.primary.prefix = value
+
+    @property
+    def redis(self) -> redis.asyncio.Redis:
+        return self.primary.redis
+
+    async def _call(self, name: str, *args: object) -> object:
+        try:
+            result = await getattr(self.primary, name)(*args)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            if not self._degraded:
+                logger.warning("Redis unavailable ({}): dedup, replay memory and rate limits are per worker "
+                               "until it returns", type(exc).__name__)
+                self._degraded = True
+            return await getattr(self.fallback, name)(*args)
+        if self._degraded:
+            logger.info("Redis is back: shared state restored")
+            self._degraded = False
+        return result
+
+    async def claim(self, key: str) -> bool:
+        return bool(await self._call("claim", key))
+
+    async def release(self, key: str) -> None:
+        await self._call("release", key)
+
+    async def remember_body(self, key: str, digest: str, ttl_seconds: int) -> str:
+        return str(await self._call("remember_body", key, digest, ttl_seconds))
+
+    async def allow(self, key: str, limit: int, window_seconds: float = 60.0) -> bool:
+        return bool(await self._call("allow", key, limit, window_seconds))
+
+    async def ping(self) -> None:
+        await self.primary.ping()  # readiness reports the truth, even while degraded
+
+    async def close(self) -> None:
+        await self.primary.close()
+
+
 def shared_state(redis_url: str | None, prefix: str = "guanwei") -> SharedState:
-    return RedisState(redis_url, prefix) if redis_url else InProcessState()
+    return DegradingState(RedisState(redis_url, prefix)) if redis_url else InProcessState()

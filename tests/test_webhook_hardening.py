@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot import weibo
@@ -20,6 +23,8 @@ from bot.wechat import signature_of
 from knowledge import Classifier
 from tests.conftest import ROOT, TOKEN, WEIBO_SECRET, Clock, shanghai
 from tests.test_wechat_webhook import ACCOUNT, OPENID, crypto, now_of, post, push, reply_text
+
+settings_profile = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 async def stored(database: Database, model: type) -> int:
@@ -162,3 +167,54 @@ def test_safe_mode_signature_helper_matches_wechatpy() -> None:
     signed = sign_wechat("<xml><MsgType>text</MsgType></xml>", token=TOKEN, timestamp=1, nonce="n", crypto=crypto)
     encrypt = signed.body.decode().split("<Encrypt><![CDATA[")[1].split("]]>")[0]
     assert signed.query["msg_signature"] == signature_of(TOKEN, "1", "n", encrypt)
+
+
+async def test_a_flood_from_one_follower_is_told_to_slow_down_and_others_are_still_served(
+    client: TestClient, database: Database
+) -> None:
+    flood = [push("text", sender="oFloodFloodFloodFloodFloodFl", Content=f"刷屏第{n}条") for n in range(25)]
+    replies = [reply_text(body) for _, body in [await post(client, xml) for xml in flood]]
+    assert sum("过于频繁" in r for r in replies) == 5  # 20 a minute are registered, the rest told politely
+    status, body = await post(client, push("text", sender="oCalmCalmCalmCalmCalmCalmCal", Content="请问图书馆几点开门"))
+    assert status == 200 and "已登记" in reply_text(body)
+    async with database.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 21
+
+
+async def test_redis_unavailable_degrades_to_in_process_and_keeps_accepting(
+    env: dict[str, str], database: Database, classifier: Classifier, clock: Clock
+) -> None:
+    settings = load_settings(ROOT / "config.yaml", env={**env, "GUANWEI_REDIS_URL": "redis://127.0.0.1:1/0"})
+    app = create_app(settings, database=database, classifier=classifier, clock=clock)
+    async with TestClient(TestServer(app)) as c:
+        xml = push("text", Content="请问博物馆几点开门")
+        first, retry = await post(c, xml), await post(c, xml)
+        assert first[0] == retry[0] == 200 and reply_text(first[1]) == reply_text(retry[1])
+        ready = await c.get("/readyz")
+        assert ready.status == 503 and (await ready.json())["shared_state"].startswith("unavailable")
+    assert await stored(database, Inquiry) == 1
+
+
+@settings_profile
+@given(body=st.binary(max_size=600))
+def test_any_bytes_to_the_wechat_parser_are_a_clean_refusal_or_a_message(body: bytes) -> None:
+    from bot.wechat import WeChatEndpoint, WeChatError
+
+    endpoint = WeChatEndpoint(TOKEN, "wx1234567890abcdef", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+    query = {"timestamp": "1", "nonce": "n", "signature": signature_of(TOKEN, "1", "n")}
+    for extra in ({}, {"encrypt_type": "aes", "msg_signature": "0" * 40}):
+        with contextlib.suppress(WeChatError):
+            endpoint.parse(body, {**query, **extra})
+
+
+@settings_profile
+@given(text=st.text(max_size=300))
+def test_any_text_in_a_wechat_message_is_a_clean_refusal_or_a_message(text: str) -> None:
+    from bot.inbound import InvalidInbound, checked
+    from bot.wechat import WeChatEndpoint, WeChatError
+
+    endpoint = WeChatEndpoint(TOKEN, "wx1234567890abcdef", None)
+    query = {"timestamp": "1", "nonce": "n", "signature": signature_of(TOKEN, "1", "n")}
+    xml = push("text", Content=text)
+    with contextlib.suppress(WeChatError, InvalidInbound):
+        checked(endpoint.parse(xml.encode("utf-8", "surrogatepass"), query).inbound)
