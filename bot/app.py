@@ -32,6 +32,7 @@ from bot.context import (
 )
 from bot.inbound import InvalidInbound
 from bot.knowledge_runtime import KnowledgeHolder
+from bot.logs import install_masking
 from bot.metrics import Metrics
 from bot.outbound import Outbound, WeChatSender, WeiboSender
 from bot.pipeline import Clock, Pipeline, utc_now
@@ -141,6 +142,7 @@ def create_app(
     env: Mapping[str, str] | None = None,
 ) -> web.Application:
     """Build the application. Tests pass their own database, classifier, clock and outbound."""
+    install_masking()
     app = web.Application(
         middlewares=[errors_middleware, session_middleware], client_max_size=settings.file.server.max_body_bytes
     )

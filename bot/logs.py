@@ -36,10 +36,15 @@ def _mask_record(record: Any) -> None:
     record["message"] = mask_text(record["message"])
 
 
+def install_masking() -> None:
+    """Mask personal data in every record, whichever sinks exist (the app factory calls this too)."""
+    logger.configure(patcher=_mask_record)
+
+
 def setup_logging(level: str = "INFO", json: bool = False) -> None:
     # jieba announces its dictionary loading on stderr through the standard logging module.
     logging.getLogger("jieba").setLevel(logging.WARNING)
     logger.remove()
-    logger.configure(patcher=_mask_record)
+    install_masking()
     # Resolve sys.stderr at each write: tests and embedding programs swap it.
     logger.add(lambda line: sys.stderr.write(line), level=level, serialize=json, backtrace=False, diagnose=False)

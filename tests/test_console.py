@@ -270,3 +270,21 @@ async def test_messages_of_staff_answers_carry_author_and_delivery(console: Cons
     async with console.database.transaction() as session:
         out = (await session.scalars(select(Message).where(Message.author.is_not(None)))).one()
     assert (out.author, out.delivery_status) == ("staff_market", "delivered")
+
+
+async def test_session_fixation_a_cookie_set_before_login_is_never_a_session(console: Console) -> None:
+    planted = "attacker-chosen-session-value"
+    console.client.session.cookie_jar.update_cookies({"guanwei_session": planted})
+    assert (await console.client.get("/api/inquiries")).status == 401
+    await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD},
+                              allow_redirects=False)
+    issued = {c.key: c.value for c in console.client.session.cookie_jar}["guanwei_session"]
+    assert issued != planted
+    assert (await console.client.get("/api/inquiries", headers={"Authorization": f"Bearer {planted}"})).status == 401
+
+
+def test_the_audit_log_cannot_be_edited_through_the_product() -> None:
+    from handlers import api, console
+
+    paths = [route.path for table in (api.routes, console.routes) for route in table]  # type: ignore[attr-defined]
+    assert not [p for p in paths if "audit" in p]  # it is written by actions, read in pages, never edited

@@ -218,3 +218,23 @@ def test_any_text_in_a_wechat_message_is_a_clean_refusal_or_a_message(text: str)
     xml = push("text", Content=text)
     with contextlib.suppress(WeChatError, InvalidInbound):
         checked(endpoint.parse(xml.encode("utf-8", "surrogatepass"), query).inbound)
+
+
+async def test_secrets_and_personal_data_never_reach_the_log(client: TestClient, database: Database) -> None:
+    from loguru import logger
+
+    from tests.conftest import AES_KEY, TEST_ENV, WEIBO_SECRET
+
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="DEBUG", format="{message}")
+    try:
+        await post(client, push("text", Content="我的电话13812345678，身份证410102199003071234，导游强制购物"))
+        await post(client, push("text", Content="x"), token="wrongtoken")  # refused: logged
+        await post(client, push("text", sender="o" + "x" * 27, msg_id=int("9" * 25), Content="bad id"))
+        await client.get("/metrics")
+    finally:
+        logger.remove(sink)
+    log = "".join(lines)
+    assert "stored in inquiry" in log and "refused (403)" in log
+    for secret in (*TEST_ENV.values(), AES_KEY, WEIBO_SECRET, OPENID, "13812345678", "410102199003071234"):
+        assert secret not in log, secret
