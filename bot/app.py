@@ -21,6 +21,7 @@ from bot.config import Settings, environment
 from bot.context import (
     CLOCK,
     DATABASE,
+    EVENTS,
     KNOWLEDGE,
     METRICS,
     OUTBOUND,
@@ -32,6 +33,7 @@ from bot.context import (
 )
 from bot.inbound import InvalidInbound
 from bot.knowledge_runtime import KnowledgeHolder
+from bot.live_events import EventHub
 from bot.logs import install_masking
 from bot.metrics import Metrics
 from bot.outbound import Outbound, WeChatSender, WeiboSender
@@ -163,6 +165,8 @@ def create_app(
     app[REPLAY_GUARD] = ReplayGuard(settings.file.server.replay_window_seconds, clock, state)
     metrics = Metrics()
     app[METRICS] = metrics
+    events = EventHub(settings.redis_url)
+    app[EVENTS] = events
     app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock, state, metrics)
 
     app[SCREENER] = screener or Screener.load()
@@ -233,8 +237,15 @@ def create_app(
             app[OUTBOUND] = build_outbound(settings, env, session)
             yield
 
+    async def events_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await events.start()
+        app[PIPELINE].on_inquiry_changed.append(events.publish)
+        yield
+        await events.stop()
+
     app.cleanup_ctx.append(knowledge_lifecycle)
     app.cleanup_ctx.append(outbound_lifecycle)
+    app.cleanup_ctx.append(events_lifecycle)
     if run_scheduler:
         app.cleanup_ctx.append(scheduler_lifecycle)
     app.on_cleanup.append(on_cleanup)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.knowledge_runtime import KnowledgeHolder
+from bot.live_events import EventHub
 from bot.metrics import Metrics
 from bot.outbound import Outbound
 from bot.pipeline import Clock, Pipeline
@@ -24,3 +25,4 @@ OUTBOUND = web.AppKey("outbound", Outbound)
 SCREENER = web.AppKey("screener", Screener)
 SHARED_STATE = web.AppKey("shared_state", SharedState)
 METRICS = web.AppKey("metrics", Metrics)
+EVENTS = web.AppKey("events", EventHub)

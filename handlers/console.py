@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from bot import auth, staff
 from bot.access import ROLE_NAMES
-from bot.context import CLOCK, DATABASE, OUTBOUND, SCREENER, SETTINGS
+from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, SCREENER, SETTINGS
 from bot.replies import inquiry_ref
 from handlers.web_auth import ACTOR, COOKIE, CSRF, CSRF_FIELD, TOKEN, actor, form_value, public, remote, requires
 
@@ -189,6 +190,24 @@ async def chase_submit(request: web.Request) -> web.StreamResponse:
         return await _render_inquiry(request, inquiry_id, {"error": str(exc)}, status=400)
     raise web.HTTPSeeOther(form_value(form, "back", 200) if form_value(form, "back", 200).startswith("/console")
                            else f"/console/inquiries/{inquiry_id}")
+
+
+@routes.get("/console/events")
+@requires("view")
+async def live_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: "changed" whenever an inquiry is stored or acted on; pages reload their list."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    async with request.app[EVENTS].subscribe() as queue:
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=25)
+                await response.write(f"data: {event}\n\n".encode())
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")  # proxies close idle streams
+            except (ConnectionResetError, asyncio.CancelledError):
+                break
+    return response
 
 
 @routes.get("/console/board")

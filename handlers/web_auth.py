@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot import auth
 from bot.access import Actor
-from bot.context import CLOCK, DATABASE
+from bot.context import CLOCK, DATABASE, EVENTS
 
 COOKIE = "guanwei_session"
 CSRF_FIELD = "csrf_token"
@@ -92,7 +92,16 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if _is_api(request):
             return web.json_response({"error": f"your role may not {permission}"}, status=403)
         raise web.HTTPForbidden(text="您的角色无权进行此操作")
-    return await handler(request)
+    if request.method != "POST":
+        return await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPRedirection:
+        request.app[EVENTS].publish()  # a successful form post: other open pages refresh
+        raise
+    if response.status < 400:
+        request.app[EVENTS].publish()
+    return response
 
 
 def form_value(form: Any, name: str, limit: int = 4000) -> str:

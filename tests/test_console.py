@@ -288,3 +288,16 @@ def test_the_audit_log_cannot_be_edited_through_the_product() -> None:
 
     paths = [route.path for table in (api.routes, console.routes) for route in table]  # type: ignore[attr-defined]
     assert not [p for p in paths if "audit" in p]  # it is written by actions, read in pages, never edited
+
+
+async def test_open_pages_hear_when_the_queue_changes(console: Console) -> None:
+    import asyncio
+
+    headers = await api_login(console.client, "staff_market")
+    console.client.session.cookie_jar.clear()
+    stream = await console.client.get("/console/events", headers=headers)
+    assert stream.status == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
+    await post(console.client, push("text", Content="导游强制购物怎么办"))
+    line = await asyncio.wait_for(stream.content.readline(), timeout=5)
+    assert line == b"data: changed\n"
+    stream.close()
