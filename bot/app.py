@@ -212,7 +212,9 @@ def create_app(
             redis_client = None
             if settings.redis_url:
                 redis_client = redis.asyncio.from_url(settings.redis_url)
-                ttl = max(60.0, 3 * settings.file.escalation.sweep_interval_seconds)  # outlives a slow sweep
+                # The lock must outlive a sweep; a dead holder's lock lapses after this long.
+                timing = settings.file.escalation
+                ttl = max(timing.leader_lock_seconds, 2 * timing.sweep_interval_seconds)
                 lock = RedisLeaderLock(redis_client, ttl_seconds=ttl)
             scheduler = build_scheduler(settings, db, session, clock=clock, lock=lock)
             app[PIPELINE].on_inquiry_changed.append(scheduler.wake)

@@ -152,6 +152,7 @@ class EscalationConfig(BaseModel):
     rungs: list[RungConfig]
     contacts: list[ContactConfig] = []
     sweep_interval_seconds: float = Field(30.0, ge=1.0, le=600.0)
+    leader_lock_seconds: float = Field(60.0, ge=3.0, le=3600.0)
     reopen_within_days: int = Field(7, ge=0, le=90)
 
 

@@ -11,7 +11,9 @@ Only one worker sweeps at a time: a `LeaderLock` (Redis with expiry, or in-proce
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -73,7 +75,8 @@ class RedisLeaderLock:
         self.redis = redis
         self.key = key
         self.ttl_ms = int(ttl_seconds * 1000)
-        self.token = secrets.token_hex(8)
+        # Says who holds it: an operator (or a test) can tell which worker runs the scheduler.
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     async def acquire(self) -> bool:
         if await self.redis.eval(self._RENEW, 1, self.key, self.token, self.ttl_ms):
