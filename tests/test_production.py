@@ -92,3 +92,50 @@ async def test_replay_memory_is_shared_between_workers(two_workers: tuple[TestCl
     assert (await first.post("/wechat", params=signed.query, data=signed.body)).status == 200
     forged = push("text", sender="oForgedForgedForgedForgedFor", Content="导游强制购物，我要曝光")
     assert (await second.post("/wechat", params=signed.query, data=forged)).status == 403
+
+
+async def test_a_redis_restart_in_the_middle_of_traffic_loses_nothing(
+    env: dict[str, str], database: Database, classifier: Classifier, clock: Clock, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import subprocess
+
+    from tests.test_crash import free_port
+
+    server_binary = shutil.which("redis-server")
+    if server_binary is None:
+        pytest.skip("redis-server not installed: a private Redis to restart is needed")
+    port = free_port()
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([server_binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",  # noqa: S603
+                                 "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+
+    redis_process = start()
+    await asyncio.sleep(0.3)
+    settings = load_settings(ROOT / "config.yaml", env={**env, "GUANWEI_REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    app = create_app(settings, database=database, classifier=classifier, clock=clock)
+    try:
+        async with TestClient(TestServer(app)) as c:
+            sent = 0
+
+            async def burst(count: int) -> None:
+                nonlocal sent
+                for _ in range(count):
+                    xml = push("text", sender=f"oRestart{sent:020d}", Content="请问博物馆几点开门")
+                    first, retry = await post(c, xml), await post(c, xml)
+                    assert first[0] == retry[0] == 200 and reply_text(first[1]) == reply_text(retry[1])
+                    sent += 1
+
+            await burst(10)
+            redis_process.terminate()
+            redis_process.wait(timeout=10)
+            await burst(10)  # Redis gone: degraded, still accepting, still one inquiry per message
+            redis_process = start()
+            await asyncio.sleep(0.3)
+            await burst(10)  # Redis back
+    finally:
+        redis_process.terminate()
+        redis_process.wait(timeout=10)
+    async with database.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(Inquiry)) == 30
