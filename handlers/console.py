@@ -22,6 +22,8 @@ KINDS = {"text": "文字", "image": "图片", "voice": "语音", "video": "视�
 STATUS = {"open": "待答复", "answered": "已答复", "closed": "已关闭"}
 ALERT_KINDS = {"reminder": "催办提醒", "escalation": "逐级上报", "chase": "人工催办"}
 DELIVERY = {"delivered": "已送达", "undeliverable": "无法送达", "failed": "发送失败"}
+ACTIONS = {"answer": "答复", "transfer": "转交", "close.spam": "标记为垃圾信息", "close.duplicate": "标记为重复留言",
+           "close.settled": "线下办结", "chase": "催办"}
 
 
 def setup_templates(app: web.Application) -> None:
@@ -30,7 +32,7 @@ def setup_templates(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("handlers", "templates"), autoescape=jinja2.select_autoescape(["html"]),
     )
-    env.globals.update(KINDS=KINDS, STATUS=STATUS, ALERT_KINDS=ALERT_KINDS, DELIVERY=DELIVERY, ROLE_NAMES=ROLE_NAMES,
+    env.globals.update(KINDS=KINDS, STATUS=STATUS, ALERT_KINDS=ALERT_KINDS, DELIVERY=DELIVERY, ACTIONS=ACTIONS, ROLE_NAMES=ROLE_NAMES,
                        ref=inquiry_ref)
 
 
