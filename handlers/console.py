@@ -32,8 +32,8 @@ def setup_templates(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.PackageLoader("handlers", "templates"), autoescape=jinja2.select_autoescape(["html"]),
     )
-    env.globals.update(KINDS=KINDS, STATUS=STATUS, ALERT_KINDS=ALERT_KINDS, DELIVERY=DELIVERY, ACTIONS=ACTIONS, ROLE_NAMES=ROLE_NAMES,
-                       ref=inquiry_ref)
+    env.globals.update(KINDS=KINDS, STATUS=STATUS, ALERT_KINDS=ALERT_KINDS, DELIVERY=DELIVERY, ACTIONS=ACTIONS,
+                       ROLE_NAMES=ROLE_NAMES, ref=inquiry_ref)
 
 
 async def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
