@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "board": frozenset({"head", "info_center", "supervisor", "admin"}),
     "overview": frozenset({"info_center", "supervisor", "admin"}),
     "chase": frozenset({"info_center", "admin"}),
+    "report": frozenset({"info_center", "supervisor", "admin"}),  # the monthly operations report (R4.5)
 }
 
 

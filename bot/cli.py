@@ -689,3 +689,13 @@ def simulate(
 
 def main() -> None:
     app()
+
+
+from bot import cli_report  # noqa: E402,F401  registers `report` and `demo-data` on `app`
+
+if __name__ == "__main__":
+    # `python -m bot.cli` runs this file as a second module, __main__; cli_report registered its commands on
+    # the app of `bot.cli`, so run that one.
+    from bot.cli import main as main_with_every_command
+
+    main_with_every_command()

@@ -153,17 +153,18 @@ class Pipeline:
             return await self._process_in_turn(message)
 
     async def _process_in_turn(self, message: InboundMessage) -> Outcome:
-        async with self.db.transaction() as session:
-            stored = await storage.find_reply(session, message.channel, message.dedup_key)
-        if stored is not None:
-            logger.info("{} retry from {} answered from the first attempt", message.channel, mask_id(message.sender))
-            return Outcome(stored.text, None, replayed=True)
+        # Understood before the write transaction opens, so the database waits for no CPU work.
         knowledge = self.knowledge.current  # one consistent pair even if a reload swaps it meanwhile
         classification = knowledge.classifier.classify(message.text) if message.text else None
         faq = _faq_answer(knowledge, message, classification)
         now = self.clock()
         try:
-            async with self.db.transaction() as session:
+            async with self.db.transaction(write=True) as session:
+                stored = await storage.find_reply(session, message.channel, message.dedup_key)
+                if stored is not None:
+                    logger.info("{} retry from {} answered from the first attempt", message.channel,
+                                mask_id(message.sender))
+                    return Outcome(stored.text, None, replayed=True)
                 outcome = await self._record(session, message, classification, faq, now)
         except IntegrityError:
             # Another worker stored the same push between our lookup and our insert.

@@ -6,8 +6,9 @@ and attaches UTC on the way out; PostgreSQL gets `timestamptz`. Callers only eve
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -257,10 +258,24 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _enable_sqlite_wal)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one write lock per file. Writers racing for it in their own connections wait in
+        # SQLite's busy handler (sleeps of up to 100 ms each, p99 of seconds in a burst), and a
+        # transaction that read before another committed fails at once with "database is locked".
+        # Queueing this process's writers on an asyncio lock instead hands the file over without sleeps.
+        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction; database failures surface as `StorageUnavailable`."""
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction; database failures surface as `StorageUnavailable`.
+
+        `write=True` marks a transaction on a hot path that writes: on SQLite it waits its turn
+        behind this process's other writers. It must not open another write transaction inside."""
+        turn = self._sqlite_writer if write and self._sqlite_writer else nullcontext()
+        async with turn, self._session_in_transaction() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _session_in_transaction(self) -> AsyncIterator[AsyncSession]:
         try:
             async with self.sessions() as session, session.begin():
                 yield session

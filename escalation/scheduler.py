@@ -30,6 +30,8 @@ from escalation.ladder import ESCALATION, InquiryClock, LadderPolicy, due_now, n
 from escalation.notifiers import Alert, Contact, Notifier, deliver
 from escalation.sla import CRITICAL
 
+# Well inside the minute-level promises of the ladder (R6.1d: one hour).
+_WAKE_COALESCE_SECONDS = 0.2
 _BATCH = 500
 
 
@@ -149,7 +151,7 @@ class Scheduler:
 
     async def _record_due(self, now: datetime) -> int:
         recorded = 0
-        async with self.db.transaction() as session:
+        async with self.db.transaction(write=True) as session:
             due = (
                 await session.scalars(
                     select(Inquiry)
@@ -216,7 +218,7 @@ class Scheduler:
         return delivered, failed, waiting
 
     async def _finish(self, record_id: int, status: str, now: datetime, summary: list[dict[str, object]]) -> None:
-        async with self.db.transaction() as session:
+        async with self.db.transaction(write=True) as session:
             record = await session.get(AlertRecord, record_id)
             if record is not None:
                 record.status, record.delivered_at, record.recipients = status, now, summary
@@ -225,14 +227,16 @@ class Scheduler:
         """Sweep while leader; sleep until the next due alert, a wake-up, or the interval."""
         try:
             while True:
+                self._wake.clear()  # before the sweep: a wake-up during it means look again
                 try:
                     if await self.lock.acquire():
                         await self.sweep()
                 except Exception as exc:  # the loop must outlive a database or Redis hiccup
                     logger.warning("scheduler sweep failed, will retry: {}", exc)
-                self._wake.clear()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=await self._sleep_for())
+                    # In a burst every new inquiry wakes us: gather them into one sweep, not one each.
+                    await asyncio.sleep(_WAKE_COALESCE_SECONDS)
         finally:
             try:
                 await self.lock.release()

@@ -10,7 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot import auth, staff
+from bot import auth, report, staff
 from bot.access import ROLE_NAMES
 from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, SCREENER, SETTINGS
 from bot.replies import inquiry_ref
@@ -228,3 +228,44 @@ async def overview_page(request: web.Request) -> web.StreamResponse:
     everything = await staff.queue(request.app[DATABASE], actor(request))
     overdue = [i for i in everything if i.due_at < request.app[CLOCK]()][:200]
     return await render(request, "overview.html", {"loads": loads, "items": overdue})
+
+
+@routes.get("/console/report")
+@requires("report")
+async def report_page(request: web.Request) -> web.StreamResponse:
+    return await _render_report_page(request)
+
+
+async def _render_report_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+    today = request.app[CLOCK]().astimezone(request.app[SETTINGS].tz)
+    this_month = report.Month(today.year, today.month)
+    # The report is compiled after the month ends: last month first.
+    return await render(request, "report.html", {"months": [this_month.previous(), this_month], "error": error},
+                        status=status)
+
+
+@routes.get("/console/report/download")
+@requires("report")
+async def report_download(request: web.Request) -> web.StreamResponse:
+    """The monthly report as the CLI writes it: ?month=YYYY-MM&format=xlsx|html, an attachment."""
+    settings, now = request.app[SETTINGS], request.app[CLOCK]()
+    kind = request.query.get("format", "")
+    try:
+        month = report.Month.parse(request.query.get("month", ""))
+    except report.ReportError:
+        return await _render_report_page(request, "请选择月份（格式 YYYY-MM，例如 2026-11）", status=400)
+    if kind not in ("xlsx", "html"):
+        return await _render_report_page(request, "请选择 Excel 或 HTML 格式", status=400)
+    made = await report.build_report(request.app[DATABASE], settings, month, as_of=now)
+    if kind == "xlsx":
+        body = await asyncio.to_thread(report.xlsx_bytes, made)
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        charts = await asyncio.to_thread(report.render_charts, made)  # matplotlib takes seconds: off the loop
+        body, content_type = report.render_html(made, charts).encode(), "text/html; charset=utf-8"
+    async with request.app[DATABASE].transaction() as session:
+        await auth.audit(session, at=now, actor=actor(request).name, action="report.download",
+                         target=f"report:{month.key}", remote=remote(request), format=kind)
+    name = f"{made.file_stem()}.{kind}"
+    return web.Response(body=body, headers={"Content-Type": content_type,
+                                            "Content-Disposition": f'attachment; filename="{name}"'})

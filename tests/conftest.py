@@ -157,3 +157,15 @@ async def faq_client(
     app = create_app(settings, database=database, classifier=classifier, clock=clock)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh directory, as after a clone: no .env, no data, the shipped config."""
+    monkeypatch.chdir(tmp_path)
+    for name in TEST_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GUANWEI_CONFIG", str(ROOT / "config.yaml"))
+    monkeypatch.setenv("GUANWEI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GUANWEI_DATABASE_URL", raising=False)
+    return tmp_path

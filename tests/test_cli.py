@@ -9,21 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.conftest import ROOT, TEST_ENV
+from tests.conftest import TEST_ENV
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh directory, as after a clone: no .env, no data, the shipped config."""
-    monkeypatch.chdir(tmp_path)
-    for name in TEST_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GUANWEI_CONFIG", str(ROOT / "config.yaml"))
-    monkeypatch.setenv("GUANWEI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("GUANWEI_DATABASE_URL", raising=False)
-    return tmp_path
 
 
 def test_classify_reads_plain_and_json_lines(workdir: Path) -> None:
