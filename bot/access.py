@@ -30,7 +30,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "overview": frozenset({"info_center", "supervisor", "admin"}),
     "chase": frozenset({"info_center", "admin"}),
     "report": frozenset({"info_center", "supervisor", "admin"}),  # the monthly operations report (R4.5)
+    # The publishing desk (R4.1, R5.1–R5.3). The office's reviewer is a head of REVIEW_DEPARTMENT; a bureau
+    # leader signs in with the supervisor role; the information centre proofreads, plans and publishes.
+    "desk": frozenset(ROLES),  # see posts (scoped by department below)
+    "draft": frozenset({"staff", "head", "info_center"}),  # write, attach media, submit, fill the secrecy form
+    "review": frozenset({"head"}),  # the four checks of R5.1 — only in the office (PERMISSION_DEPARTMENTS)
+    "approve": frozenset({"supervisor"}),  # a leader approves posts and secrecy forms (R5.1, R5.2)
+    "publish": frozenset({"info_center"}),  # proofread, plan pushes, publish (R4.4)
+    "return": frozenset({"supervisor", "info_center"}),  # send a post back: at approval, or at proofreading
+    "register": frozenset({"info_center", "supervisor", "admin"}),  # the publication register (R5.3)
 }
+REVIEW_DEPARTMENT = "office"  # 局办公室 screens every item (R5.1)
+# A department role holds these permissions only in the named department.
+PERMISSION_DEPARTMENTS: dict[str, str] = {"review": REVIEW_DEPARTMENT}
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,14 @@ class Actor:
         return self.role not in DEPARTMENT_ROLES
 
     def may(self, permission: str) -> bool:
+        if permission in PERMISSION_DEPARTMENTS and self.role in DEPARTMENT_ROLES \
+                and self.department != PERMISSION_DEPARTMENTS[permission]:
+            return False
         return self.role in PERMISSIONS[permission]
+
+    def sees_post(self, department: str) -> bool:
+        """A post of `department`: its own department, the office's reviewer, and the bureau-wide roles."""
+        return self.sees_all or department == self.department or self.may("review")
 
     def sees(self, inquiry: Inquiry) -> bool:
         return self.sees_all or inquiry.department == self.department

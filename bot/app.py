@@ -46,7 +46,7 @@ from bot.weibo import WeiboProtocolError
 from escalation.calendar import BusinessCalendar
 from escalation.notifiers import WeChatAPIClient
 from escalation.scheduler import RedisLeaderLock
-from handlers import api, console, health, wechat, weibo
+from handlers import api, console, health, publishing, wechat, weibo
 from handlers.console import setup_templates
 from handlers.web_auth import session_middleware
 from knowledge import Classifier
@@ -146,7 +146,8 @@ def create_app(
     """Build the application. Tests pass their own database, classifier, clock and outbound."""
     install_masking()
     app = web.Application(
-        middlewares=[errors_middleware, session_middleware], client_max_size=settings.file.server.max_body_bytes
+        middlewares=[errors_middleware, publishing.upload_limit_middleware, session_middleware],
+        client_max_size=settings.file.server.max_body_bytes,
     )
     env = environment() if env is None else env
     db = database or Database(settings.database_url)
@@ -174,6 +175,7 @@ def create_app(
     app.add_routes(health.routes)
     app.add_routes(console.routes)
     app.add_routes(api.routes)
+    publishing.setup(app, settings, env)  # the publishing desk (R4.3–R5.3, R8.3)
     app.router.add_get("/", _to_console)
     if settings.wechat is not None:
         app[wechat.ENDPOINT] = WeChatEndpoint(

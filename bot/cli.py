@@ -691,6 +691,7 @@ def main() -> None:
     app()
 
 
+import bot.cli_publishing  # noqa: E402,F401  registers `media check` and `publishing …` on `app`
 from bot import cli_report  # noqa: E402,F401  registers `report` and `demo-data` on `app`
 
 if __name__ == "__main__":

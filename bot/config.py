@@ -187,6 +187,47 @@ class PlatformApiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     wechat_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
     weibo_base_url: str = "https://m.api.weibo.com"
+    weibo_post_base_url: str = "https://api.weibo.com"  # statuses/share: the publishing desk's posts
+
+
+class ClamdConfig(BaseModel):
+    """ClamAV's daemon: a unix socket path, or host and port (the socket wins when both are set)."""
+
+    model_config = ConfigDict(extra="forbid")
+    socket: str | None = "/var/run/clamav/clamd.ctl"
+    host: str | None = None
+    port: int = Field(3310, ge=1, le=65535)
+    timeout_seconds: float = Field(30.0, ge=1.0, le=600.0)
+
+
+class MediaLimitsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_max_mb: float = Field(2, gt=0)
+    voice_max_mb: float = Field(5, gt=0)
+    voice_max_seconds: float = Field(60, gt=0)
+    video_max_mb: float = Field(20, gt=0)
+
+
+class PublishingConfig(BaseModel):
+    """The publishing desk (R4.3, R4.4, R8.3): push window, items per push, weekly minimum, media, clamd."""
+
+    model_config = ConfigDict(extra="forbid")
+    push_window_start: str = Field("10:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    push_window_end: str = Field("12:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    items_per_push_min: int = Field(1, ge=1, le=8)
+    items_per_push_max: int = Field(4, ge=1, le=8)
+    pushes_per_week_min: int = Field(3, ge=0, le=20)
+    channels: list[str] = ["wechat", "weibo"]
+    media: MediaLimitsConfig = MediaLimitsConfig()
+    clamd: ClamdConfig = ClamdConfig()
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, channels: list[str]) -> list[str]:
+        unknown = set(channels) - {"wechat", "weibo"}
+        if unknown or not channels:
+            raise ValueError("one or both of wechat, weibo")
+        return channels
 
 
 class FileConfig(BaseModel):
@@ -205,6 +246,7 @@ class FileConfig(BaseModel):
     escalation: EscalationConfig
     notifiers: NotifiersConfig = NotifiersConfig()
     platform_api: PlatformApiConfig = PlatformApiConfig()
+    publishing: PublishingConfig = PublishingConfig()
     replies: RepliesConfig
 
 
@@ -353,6 +395,7 @@ def load_settings(
             raise ConfigError(f"{ENV_PREFIX}PLATFORM_API_URL: must start with http:// or https://")
         file.platform_api.wechat_base_url = f"{platform_url}/cgi-bin/"
         file.platform_api.weibo_base_url = platform_url
+        file.platform_api.weibo_post_base_url = platform_url
     wechat = _wechat_secrets(env) if channels and file.channels.wechat.enabled else None
     if wechat and file.channels.wechat.require_safe_mode and not wechat.aes_key:
         raise ConfigError(f"{ENV_PREFIX}WECHAT_AES_KEY: not set, but channels.wechat.require_safe_mode is true")

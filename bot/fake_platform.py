@@ -29,6 +29,12 @@ Routes:
   ``{"request", "error_code", "error"}``: a wrong token → 21332 (HTTP 400); ``receiver_id`` 1 →
   20003 "User does not exists!" (HTTP 400); ``receiver_id`` 2 → 10001 "System error" (HTTP 500);
   a missing field or undecodable ``data`` → 10008.
+- The publishing desk's calls: ``POST /cgi-bin/material/add_material`` (multipart ``media``; → ``media_id``),
+  ``POST /cgi-bin/media/uploadimg`` (→ ``url``), ``POST /cgi-bin/draft/add`` (articles whose
+  ``thumb_media_id`` must be a material uploaded before, else 40007; → ``media_id``),
+  ``POST /cgi-bin/freepublish/submit`` (a draft's ``media_id``, else 40007; → ``publish_id``) and
+  Weibo's ``POST /2/statuses/share.json`` (multipart: ``access_token``, ``status``, optional ``pic``;
+  → ``{"id", "idstr", "text"}``). ``GET /published`` lists what was published, oldest first.
 - ``GET /received`` → JSON list, oldest first, of every message that got past the token check:
   ``channel``, ``to``, ``text``, ``at`` (ISO 8601), ``delivered`` and ``code`` (0, or the errcode /
   error_code it was refused with).
@@ -100,6 +106,9 @@ class FakePlatform:
     received: list[ReceivedMessage] = field(default_factory=list)
     wechat_sent: list[dict[str, Any]] = field(default_factory=list)  # {touser, msgtype, text} per call
     weibo_forms: list[dict[str, str]] = field(default_factory=list)  # the form fields, token left out
+    materials: dict[str, dict[str, Any]] = field(default_factory=dict)  # media_id → {type, filename, size}
+    drafts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # media_id → articles
+    published: list[dict[str, Any]] = field(default_factory=list)  # {channel, id, title/text, at, …}
 
     def issue_token(self) -> str:
         self.token_fetches += 1
@@ -213,6 +222,105 @@ async def _weibo_reply(request: web.Request) -> web.Response:
     return web.json_response({"result": True})
 
 
+# --- publishing (draft/add, freepublish/submit, statuses/share) ----------------------------------
+
+def _stale_token(request: web.Request) -> web.Response | None:
+    if request.app[FAKE_PLATFORM].token_ok(request.query.get("access_token")):
+        return None
+    return _wechat(40001, "invalid credential, access_token is invalid or not latest")
+
+
+async def _add_material(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_PLATFORM]
+    if refused := _stale_token(request):
+        return refused
+    form = await request.post()
+    media = form.get("media")
+    if not isinstance(media, web.FileField):
+        return _wechat(41005, "media data missing")
+    content = media.file.read()
+    media_id = f"MEDIA-{len(fake.materials) + 1}"
+    fake.materials[media_id] = {"type": request.query.get("type"), "filename": media.filename, "size": len(content)}
+    return web.json_response({"media_id": media_id, "url": f"http://mmbiz.qpic.cn/fake/{media_id}"})
+
+
+async def _upload_image(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_PLATFORM]
+    if refused := _stale_token(request):
+        return refused
+    form = await request.post()
+    if not isinstance(form.get("media"), web.FileField):
+        return _wechat(41005, "media data missing")
+    fake.materials[f"IMG-{len(fake.materials) + 1}"] = {"type": "uploadimg"}
+    return web.json_response({"url": f"http://mmbiz.qpic.cn/fake/img-{len(fake.materials)}.jpg"})
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.read())
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def _draft_add(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_PLATFORM]
+    if refused := _stale_token(request):
+        return refused
+    body = await _json_body(request)
+    articles = body.get("articles") if body else None
+    if not isinstance(articles, list) or not articles or not all(isinstance(a, dict) for a in articles):
+        return _wechat(47001, "data format error")
+    for article in articles:
+        if not article.get("title") or not article.get("content"):
+            return _wechat(47001, "data format error")
+        if article.get("thumb_media_id") not in fake.materials:
+            return _wechat(40007, "invalid media_id")
+    media_id = f"DRAFT-{len(fake.drafts) + 1}"
+    fake.drafts[media_id] = articles
+    return web.json_response({"media_id": media_id})
+
+
+async def _freepublish_submit(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_PLATFORM]
+    if refused := _stale_token(request):
+        return refused
+    body = await _json_body(request)
+    media_id = body.get("media_id") if body else None
+    if media_id not in fake.drafts:
+        return _wechat(40007, "invalid media_id")
+    publish_id = str(2247483000 + len(fake.published) + 1)
+    for article in fake.drafts[str(media_id)]:
+        fake.published.append({"channel": "wechat", "id": publish_id, "title": article["title"],
+                               "content": article["content"], "thumb_media_id": article["thumb_media_id"],
+                               "at": fake.clock().isoformat()})
+    return web.json_response({"errcode": 0, "errmsg": "ok", "publish_id": publish_id, "msg_data_id": publish_id})
+
+
+async def _weibo_share(request: web.Request) -> web.Response:
+    fake = request.app[FAKE_PLATFORM]
+    form = await request.post()
+    token = form.get("access_token")
+    if not isinstance(token, str) or not _same(token, fake.weibo_token):
+        return web.json_response({"request": "/2/statuses/share.json", "error_code": 21332,
+                                  "error": "invalid_access_token"}, status=400)
+    status = form.get("status")
+    if not isinstance(status, str) or not status.strip():
+        return web.json_response({"request": "/2/statuses/share.json", "error_code": 10008,
+                                  "error": "Param error, see doc for more info"}, status=400)
+    pic = form.get("pic")
+    weibo_id = 4_900_000_000_000_000 + len(fake.published) + 1
+    fake.published.append({"channel": "weibo", "id": str(weibo_id), "text": status,
+                           "pic": pic.filename if isinstance(pic, web.FileField) else None,
+                           "at": fake.clock().isoformat()})
+    return web.json_response({"id": weibo_id, "idstr": str(weibo_id), "text": status})
+
+
+async def _published(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FAKE_PLATFORM].published,
+                             dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+
+
 # --- what a person watches -----------------------------------------------------------------------
 
 async def _received(request: web.Request) -> web.Response:
@@ -286,11 +394,17 @@ async def _page(request: web.Request) -> web.Response:
 def create_fake_platform(*, appid: str, secret: str, weibo_token: str,
                          clock: Callable[[], datetime] = _utc_now) -> web.Application:
     """The fake platform; its state is ``app[FAKE_PLATFORM]``."""
-    app = web.Application()
+    app = web.Application(client_max_size=32 * 1024 * 1024)  # published videos are up to 20 MB
     app[FAKE_PLATFORM] = FakePlatform(appid=appid, secret=secret, weibo_token=weibo_token, clock=clock)
     app.router.add_get("/cgi-bin/token", _token)
     app.router.add_post("/cgi-bin/message/custom/send", _custom_send)
     app.router.add_post("/2/messages/reply.json", _weibo_reply)
+    app.router.add_post("/cgi-bin/material/add_material", _add_material)
+    app.router.add_post("/cgi-bin/media/uploadimg", _upload_image)
+    app.router.add_post("/cgi-bin/draft/add", _draft_add)
+    app.router.add_post("/cgi-bin/freepublish/submit", _freepublish_submit)
+    app.router.add_post("/2/statuses/share.json", _weibo_share)
+    app.router.add_get("/published", _published)
     app.router.add_get("/received", _received)
     app.router.add_get("/", _page)
     return app

@@ -23,6 +23,7 @@ loading is a pure function of the rows and a `ReportContext`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import math
 import re
@@ -590,6 +591,7 @@ class MonthlyReport:
     current: MonthFigures
     previous: MonthFigures
     generated_at: datetime
+    extra_tables: tuple[Table, ...] = ()  # e.g. the publication register of the month (R5.3)
 
     @property
     def month(self) -> Month:
@@ -624,7 +626,11 @@ async def build_report(
     tell(f"读取 {month.previous().label} 的留言（环比）")
     previous_rows = await load_month(database, month.previous(), ctx.tz)
     tell("计算指标")
-    return make_report(rows, previous_rows, ctx)
+    made = make_report(rows, previous_rows, ctx)
+    from bot.publication_register import month_register_table  # the publishing desk's register (R5.3)
+
+    register = await month_register_table(database, ctx, month.start(ctx.tz), month.end(ctx.tz))
+    return dataclasses.replace(made, extra_tables=(register,))
 
 
 def make_report(rows: MonthRows, previous_rows: MonthRows, ctx: ReportContext) -> MonthlyReport:
@@ -770,6 +776,7 @@ def report_tables(report: MonthlyReport) -> list[Table]:
         [(term, n, n / critical_total) for term, n in f.critical_terms],
         note="分类器判定紧急时命中的词（每条留言每个词计一次），前15个。"))
 
+    tables.extend(report.extra_tables)
     tables.append(Table("notes", "说明", (Column("项目"), Column("说明", wrap=True)), _notes(report)))
     return tables
 
@@ -873,16 +880,21 @@ def _display_width(text: str) -> int:
 
 def xlsx_bytes(report: MonthlyReport) -> bytes:
     """The workbook: one sheet per table, Chinese headers, frozen header row, number formats, widths to fit."""
+    return tables_xlsx_bytes(report.tables(), report.ctx.tz,
+                             title=f"{report.ctx.bureau}官方账号运行月报 {report.month.label}")
+
+
+def tables_xlsx_bytes(tables: Sequence[Table], tz: tzinfo, *, title: str) -> bytes:
+    """Any tables as a workbook, one sheet each (the monthly report; the publication register)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    tz = report.ctx.tz
     workbook = Workbook()
     workbook.remove(workbook.active)
     header_font, header_fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="1F4E79")
     total_font = Font(bold=True)
-    for table in report.tables():
+    for table in tables:
         sheet = workbook.create_sheet(table.title[:31])
         sheet.append(table.headers)
         for cell in sheet[1]:
@@ -911,7 +923,7 @@ def xlsx_bytes(report: MonthlyReport) -> bytes:
         if table.note:
             sheet.cell(row=sheet.max_row + 2, column=1, value=f"注：{table.note}").font = Font(italic=True,
                                                                                               color="555555")
-    workbook.properties.title = f"{report.ctx.bureau}官方账号运行月报 {report.month.label}"
+    workbook.properties.title = title
     workbook.properties.creator = "guanwei"
     buffer = io.BytesIO()
     workbook.save(buffer)

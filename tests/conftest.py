@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+import bot.publishing_models  # noqa: F401  (Base.metadata complete: TRUNCATE and schema comparison)
 from bot.app import create_app
 from bot.config import Settings, load_settings
 from bot.migrate import upgrade_engine

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import bot.publishing_models  # noqa: F401  (the publishing desk's tables join Base.metadata)
 from bot.storage import Base
 
 target_metadata = Base.metadata
