@@ -238,7 +238,8 @@ async def _add_material(request: web.Request) -> web.Response:
     media = form.get("media")
     if not isinstance(media, web.FileField):
         return _wechat(41005, "media data missing")
-    content = media.file.read()
+    with media.file:
+        content = media.file.read()
     media_id = f"MEDIA-{len(fake.materials) + 1}"
     fake.materials[media_id] = {"type": request.query.get("type"), "filename": media.filename, "size": len(content)}
     return web.json_response({"media_id": media_id, "url": f"http://mmbiz.qpic.cn/fake/{media_id}"})
@@ -249,8 +250,10 @@ async def _upload_image(request: web.Request) -> web.Response:
     if refused := _stale_token(request):
         return refused
     form = await request.post()
-    if not isinstance(form.get("media"), web.FileField):
+    media = form.get("media")
+    if not isinstance(media, web.FileField):
         return _wechat(41005, "media data missing")
+    media.file.close()
     fake.materials[f"IMG-{len(fake.materials) + 1}"] = {"type": "uploadimg"}
     return web.json_response({"url": f"http://mmbiz.qpic.cn/fake/img-{len(fake.materials)}.jpg"})
 
@@ -309,6 +312,8 @@ async def _weibo_share(request: web.Request) -> web.Response:
         return web.json_response({"request": "/2/statuses/share.json", "error_code": 10008,
                                   "error": "Param error, see doc for more info"}, status=400)
     pic = form.get("pic")
+    if isinstance(pic, web.FileField):
+        pic.file.close()
     weibo_id = 4_900_000_000_000_000 + len(fake.published) + 1
     fake.published.append({"channel": "weibo", "id": str(weibo_id), "text": status,
                            "pic": pic.filename if isinstance(pic, web.FileField) else None,

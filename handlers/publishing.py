@@ -224,7 +224,10 @@ async def upload_attachment(request: web.Request) -> web.StreamResponse:
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
         return await _post_page(request, post_id, {"error": "请选择要上传的文件"}, status=400)
-    data = await asyncio.to_thread(upload.file.read)
+    try:
+        data = await asyncio.to_thread(upload.file.read)
+    finally:
+        upload.file.close()
     try:
         outcome = await _guard(desk.attach(request.app[DATABASE], request.app[DESK].scanner, actor(request), post_id,
                                            upload.filename or "", data, limits=request.app[DESK].limits,
