@@ -29,7 +29,7 @@ from bot.push_plan import PushRules
 from bot.report import Month, ReportError, format_cell
 from escalation.calendar import BusinessCalendar
 from escalation.notifiers import WeChatAPIClient
-from handlers.api import _body, _text
+from handlers.api import OPENAPI, _body, _op, _text
 from handlers.console import render
 from handlers.web_auth import actor, form_value, remote, requires
 
@@ -607,3 +607,26 @@ async def api_register(request: web.Request) -> web.Response:
                                "published_at": r.published_at.astimezone(tz).isoformat(),
                                "published_by": r.published_by, "trail": r.trail} for r in records],
                              dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+_POST = [{"name": "post_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_PUSH = [{"name": "push_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+OPENAPI["paths"].update({
+    "/api/posts": {"get": _op("Posts in the caller's sight (status=… filters)"),
+                   "post": _op("Draft a post (source required, R8.2)", body={"title": 1, "body": 1, "source": 1})},
+    "/api/posts/{post_id}": {"parameters": _POST, "get": _op("One post with attachments, reviews, form, register")},
+    "/api/posts/{post_id}/attachments": {"parameters": _POST, "post": _op(
+        "Attach the raw body (?filename=…): R8.3 by content and a clamd scan; 422 with the reason when refused")},
+    "/api/posts/{post_id}/submit": {"parameters": _POST, "post": _op("Screen (R9) and send to the office's review")},
+    "/api/posts/{post_id}/review": {"parameters": _POST, "post": _op(
+        "Office review (R5.1): accuracy, completeness, timeliness, secrecy — booleans and *_comment")},
+    "/api/posts/{post_id}/secrecy": {"parameters": _POST, "post": _op("Fill the 保密审查表 (R5.2)")},
+    "/api/posts/{post_id}/secrecy/approve": {"parameters": _POST, "post": _op("A leader approves the form")},
+    "/api/posts/{post_id}/approve": {"parameters": _POST, "post": _op("A leader approves the post")},
+    "/api/posts/{post_id}/proofread": {"parameters": _POST, "post": _op("The information centre proofreads")},
+    "/api/pushes": {"post": _op("Plan a push of 1–4 proofread posts (R4.3) in the window or with a reason (R4.4)",
+                                body={"posts": 1, "planned_at": 1})},
+    "/api/pushes/{push_id}/publish": {"parameters": _PUSH, "post": _op("Publish on WeChat and Weibo; register")},
+    "/api/pushes/week": {"get": _op("This week's push check (R4.3)")},
+    "/api/register": {"get": _op("The publication register (R5.3), ?month=YYYY-MM")},
+})

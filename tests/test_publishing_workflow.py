@@ -215,9 +215,6 @@ async def test_r8_3_a_scanner_that_is_down_blocks_publishing(desk: Desk, tmp_pat
     assert desk.platform.app[FAKE_PLATFORM].published == []
 
 
-CALENDAR = None
-
-
 @pytest.mark.parametrize(("now", "published", "planned", "short", "reachable"), [
     (shanghai(2026, 11, 30, 9, 0), 0, 0, True, True),  # Monday morning, nothing yet
     (shanghai(2026, 12, 2, 9, 0), 1, 2, False, True),  # two more planned for Thursday and Friday
