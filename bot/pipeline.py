@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot import storage
 from bot.config import Settings
@@ -158,14 +158,17 @@ class Pipeline:
         classification = knowledge.classifier.classify(message.text) if message.text else None
         faq = _faq_answer(knowledge, message, classification)
         now = self.clock()
+
+        def record(session: Session) -> Outcome:
+            stored = storage.stored_reply(session, message.channel, message.dedup_key)
+            if stored is not None:
+                logger.info("{} retry from {} answered from the first attempt", message.channel,
+                            mask_id(message.sender))
+                return Outcome(stored.text, None, replayed=True)
+            return self._record(session, message, classification, faq, now)
+
         try:
-            async with self.db.transaction(write=True) as session:
-                stored = await storage.find_reply(session, message.channel, message.dedup_key)
-                if stored is not None:
-                    logger.info("{} retry from {} answered from the first attempt", message.channel,
-                                mask_id(message.sender))
-                    return Outcome(stored.text, None, replayed=True)
-                outcome = await self._record(session, message, classification, faq, now)
+            outcome = await self.db.run_write(record)
         except IntegrityError:
             # Another worker stored the same push between our lookup and our insert.
             async with self.db.transaction() as session:
@@ -173,15 +176,17 @@ class Pipeline:
             if stored is None:
                 raise
             return Outcome(stored.text, None, replayed=True)
+        if outcome.replayed:
+            return outcome
         self.metrics.message(message.channel, message.kind, classification.severity if classification else None)
         if outcome.inquiry_id is not None:
             for listener in self.on_inquiry_changed:
                 listener()
         return outcome
 
-    async def _record(
+    def _record(
         self,
-        session: AsyncSession,
+        session: Session,
         message: InboundMessage,
         classification: Classification | None,
         faq: FaqMatch | None,
@@ -193,15 +198,12 @@ class Pipeline:
         elif not message.opens_inquiry or (message.kind is Kind.TEXT and not message.text):
             reply = self.replies.unsupported()
         else:
-            inquiry, reply = await self._register(session, message, classification, faq, now)
+            inquiry, reply = self._register(session, message, classification, faq, now)
 
-        inbound = _message_row(message, Direction.IN, now, inquiry)
-        session.add(inbound)
-        await session.flush()
+        inbound_id = storage.insert_row(session, Message, _message_row(message, Direction.IN, now, inquiry))
         if reply is not None:
-            out = _message_row(message, Direction.OUT, now, inquiry, content=reply)
-            out.reply_to_id = inbound.id
-            session.add(out)
+            storage.insert_row(session, Message, _message_row(message, Direction.OUT, now, inquiry,
+                                                                    content=reply, reply_to_id=inbound_id))
         logger.info(
             "{} {}{} from {} stored{}",
             message.channel,
@@ -215,9 +217,9 @@ class Pipeline:
         )
         return Outcome(reply, inquiry.id if inquiry else None, recorded_at=now)
 
-    async def _register(
+    def _register(
         self,
-        session: AsyncSession,
+        session: Session,
         message: InboundMessage,
         classification: Classification | None,
         faq: FaqMatch | None,
@@ -226,7 +228,7 @@ class Pipeline:
         severity = classification.severity if classification else ROUTINE
         due = first_response_due(now, severity, self.settings.sla, self.calendar)
         reopen_window = timedelta(days=self.settings.file.escalation.reopen_within_days)
-        inquiry = await storage.latest_inquiry_of(
+        inquiry = storage.latest_inquiry_of(
             session, message.channel, message.account, message.sender, active_since=now - reopen_window
         )
         escalated = False
@@ -262,9 +264,8 @@ class Pipeline:
                 cycle=1,
                 clock_started_at=now,
                 next_alert_at=now,  # the scheduler plans its reminders (and a critical one's alert) now
+                escalation_level=0,
             )
-            session.add(inquiry)
-            await session.flush()
             if faq is not None:
                 # Answered at once by the knowledge base: the clock stops, staff still see it.
                 inquiry.status = InquiryStatus.ANSWERED
@@ -272,6 +273,9 @@ class Pipeline:
                 inquiry.answered_by = KNOWLEDGE_BASE
                 inquiry.faq_id = faq.entry.id
                 inquiry.next_alert_at = None
+            # A new inquiry is only inserted in this transaction, never edited: a plain INSERT, not a flush.
+            inquiry.id = storage.insert_row(session, Inquiry, _column_values(inquiry))
+            if faq is not None:
                 return inquiry, self.replies.faq_answer(answer=faq.entry.answer, inquiry_id=inquiry.id)
         reply = self.replies.acknowledgement(
             inquiry_id=inquiry.id,
@@ -337,22 +341,32 @@ def _summary(message: InboundMessage) -> str:
     return message.text[:200] if message.text else f"[{message.kind}]"
 
 
+def _column_values(row: Inquiry) -> dict[str, object]:
+    return {c.key: getattr(row, c.key) for c in Inquiry.__table__.columns if c.key != "id"}
+
+
 def _message_row(
-    message: InboundMessage, direction: str, now: datetime, inquiry: Inquiry | None, content: str | None = None
-) -> Message:
+    message: InboundMessage,
+    direction: str,
+    now: datetime,
+    inquiry: Inquiry | None,
+    content: str | None = None,
+    reply_to_id: int | None = None,
+) -> dict[str, object]:
     inbound = direction == Direction.IN
-    return Message(
-        inquiry_id=inquiry.id if inquiry else None,
-        direction=direction,
-        channel=message.channel.value,
-        account=message.account,
-        sender=message.sender,
-        kind=message.kind.value if inbound else Kind.TEXT.value,
-        event=message.event.value if inbound and message.event else None,
-        content=message.text if inbound else (content or ""),
-        platform_msg_id=message.platform_msg_id if inbound else None,
-        dedup_key=message.dedup_key if inbound else None,
-        platform_created_at=message.created_at if inbound else None,
-        recorded_at=now,
-        fields=dict(message.fields) if inbound else {},
-    )
+    return {
+        "inquiry_id": inquiry.id if inquiry else None,
+        "reply_to_id": reply_to_id,
+        "direction": direction,
+        "channel": message.channel.value,
+        "account": message.account,
+        "sender": message.sender,
+        "kind": message.kind.value if inbound else Kind.TEXT.value,
+        "event": message.event.value if inbound and message.event else None,
+        "content": message.text if inbound else (content or ""),
+        "platform_msg_id": message.platform_msg_id if inbound else None,
+        "dedup_key": message.dedup_key if inbound else None,
+        "platform_created_at": message.created_at if inbound else None,
+        "recorded_at": now,
+        "fields": dict(message.fields) if inbound else {},
+    }

@@ -7,12 +7,14 @@ and attaches UTC on the way out; PostgreSQL gets `timestamptz`. Callers only eve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -22,16 +24,24 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    bindparam,
+    create_engine,
     event,
+    insert,
     select,
 )
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
+from sqlalchemy.pool import SingletonThreadPool
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 
 class StorageUnavailable(Exception):
@@ -233,6 +243,16 @@ class StoredReply:
     text: str | None  # None: acknowledged with no passive reply ("success")
 
 
+def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite would open deferred transactions on its own; `_begin_immediate` opens them instead.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    # Take the write lock at the start, so a read inside the unit of work never finds its snapshot stale.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the console read while the webhook writes; busy_timeout rides out short write
     # locks, and gives up well inside WeChat's 5 s so the 503 reaches it and it retries.
@@ -241,6 +261,16 @@ def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=3000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+# How many pushes one SQLite transaction may carry: enough to absorb a burst, few enough that one slow
+# batch does not hold the pushes behind it long.
+_GROUP_COMMIT_MAX = 64
+
+
+@dataclass(frozen=True)
+class _Written:
+    value: Any
 
 
 class Database:
@@ -263,6 +293,88 @@ class Database:
         # transaction that read before another committed fails at once with "database is locked".
         # Queueing this process's writers on an asyncio lock instead hands the file over without sleeps.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        # `run_write` on SQLite: group commit on a writer thread of its own, with a plain pysqlite connection.
+        # Pushes that arrive while a batch is being written wait in `_pending` and go together into the next
+        # transaction, each in a savepoint of its own: one fsync for the batch instead of one per push, and one
+        # hop to the thread and back (aiosqlite hops for every statement, each hop waiting for the busy event
+        # loop). A push is still acknowledged only after the commit that holds it has returned.
+        self._writer_engine: Engine | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._draining: asyncio.Task[None] | None = None
+        if self.is_sqlite:
+            self._writer_engine = create_engine(parsed.set(drivername="sqlite+pysqlite"), poolclass=SingletonThreadPool)
+            event.listen(self._writer_engine, "connect", _enable_sqlite_wal)
+            event.listen(self._writer_engine, "connect", _no_implicit_begin)
+            event.listen(self._writer_engine, "begin", _begin_immediate)
+            self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+
+    async def run_write(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in a write transaction and return its result once that transaction is committed.
+
+        The work is plain synchronous SQLAlchemy and must not commit; on SQLite it shares its transaction with
+        other pushes' work, isolated by a savepoint, so its own exception undoes only its own writes. Failures
+        surface as `StorageUnavailable` (and `IntegrityError` as itself), as with `transaction`."""
+        if self._writer_thread is None:
+            try:
+                async with self.sessions() as session, session.begin():
+                    return await session.run_sync(work)
+            except IntegrityError:
+                raise
+            except (OperationalError, DBAPIError, OSError) as exc:
+                raise StorageUnavailable(str(exc).splitlines()[0]) from exc
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, done))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain_pending())
+        return await asyncio.shield(done)  # a caller that gives up does not take the batch down with it
+
+    async def _drain_pending(self) -> None:
+        assert self._sqlite_writer is not None
+        async with self._sqlite_writer:
+            while self._pending:
+                batch, self._pending = self._pending[:_GROUP_COMMIT_MAX], self._pending[_GROUP_COMMIT_MAX:]
+                works = [work for work, _ in batch]
+                results = await self._write_in_thread(works)
+                if len(batch) > 1 and any(isinstance(result, StorageUnavailable) for result in results):
+                    # One work's statement may have failed the shared transaction: each alone, so that
+                    # one poisonous push cannot keep failing the pushes that happen to share its batch.
+                    results = [(await self._write_in_thread([work]))[0] for work in works]
+                for (_, done), result in zip(batch, results, strict=True):
+                    if done.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        done.set_exception(result)
+                    else:
+                        done.set_result(result.value)
+
+    async def _write_in_thread(self, works: list[Callable[[Session], Any]]) -> list[_Written | BaseException]:
+        assert self._writer_thread is not None
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._write_batch, works)
+        except (DBAPIError, OSError) as exc:
+            failure = StorageUnavailable(str(exc).splitlines()[0])
+            failure.__cause__ = exc
+            return [failure] * len(works)
+        except BaseException as exc:  # every waiter must hear of it, whatever it is
+            return [exc] * len(works)
+
+    def _write_batch(self, works: list[Callable[[Session], Any]]) -> list[_Written | BaseException]:
+        """In the writer thread: every work in a savepoint of one transaction, committed once."""
+        assert self._writer_engine is not None
+        results: list[_Written | BaseException] = []
+        with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
+            for work in works:
+                try:
+                    with session.begin_nested():
+                        results.append(_Written(work(session)))
+                except IntegrityError as exc:
+                    results.append(exc)  # e.g. another worker stored the same push: for this caller to resolve
+                except (DBAPIError, OSError):
+                    raise  # the database itself failed: the whole batch fails, and the platforms retry it
+                except Exception as exc:  # this work's own failure, for its caller alone
+                    results.append(exc)
+        return results
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -285,36 +397,67 @@ class Database:
             raise StorageUnavailable(str(exc).splitlines()[0]) from exc
 
     async def dispose(self) -> None:
+        if self._draining is not None:
+            with suppress(Exception):
+                await self._draining  # what was accepted is written before the connection closes
         await self.engine.dispose()
+        if self._writer_thread is not None and self._writer_engine is not None:
+            # SingletonThreadPool keeps a connection per thread: close it in the thread that owns it.
+            await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._writer_engine.dispose)
+            self._writer_thread.shutdown(wait=True)
+
+
+_Reply = aliased(Message, name="reply")
+# Built once: on the hot path of every push, building the expression costs more than running it.
+_FIND_REPLY = (
+    select(Message.id, _Reply.content)
+    .outerjoin(_Reply, (_Reply.reply_to_id == Message.id) & (_Reply.direction == Direction.OUT))
+    .where(Message.channel == bindparam("channel"), Message.dedup_key == bindparam("dedup_key"))
+    .limit(1)
+)
 
 
 async def find_reply(session: AsyncSession, channel: str, dedup_key: str) -> StoredReply | None:
-    inbound_id = await session.scalar(
-        select(Message.id).where(Message.channel == channel, Message.dedup_key == dedup_key)
-    )
-    if inbound_id is None:
-        return None
-    text = await session.scalar(
-        select(Message.content).where(Message.reply_to_id == inbound_id, Message.direction == Direction.OUT)
-    )
-    return StoredReply(text=text)
+    return await session.run_sync(stored_reply, channel, dedup_key)
 
 
-async def latest_inquiry_of(
-    session: AsyncSession, channel: str, account: str, sender: str, *, active_since: datetime
+def stored_reply(session: Session, channel: str, dedup_key: str) -> StoredReply | None:
+    row = session.execute(_FIND_REPLY, {"channel": channel, "dedup_key": dedup_key}).first()
+    return None if row is None else StoredReply(text=row.content)
+
+
+def insert_row(session: Session, model: type[Base], values: dict[str, Any]) -> int:
+    """Insert one row and return its id: a single statement, without the unit of work's flush machinery
+    (what a push on the hot path needs; objects that are edited later go through the ORM)."""
+    table = model.__table__
+    return session.execute(_insert_returning_id(table), values).scalar_one()
+
+
+@cache
+def _insert_returning_id(table: Table) -> Insert:
+    return insert(table).returning(table.c.id)
+
+
+_LATEST_INQUIRY_OF = (
+    select(Inquiry)
+    .where(
+        Inquiry.channel == bindparam("channel"),
+        Inquiry.account == bindparam("account"),
+        Inquiry.sender == bindparam("sender"),
+        (Inquiry.status == InquiryStatus.OPEN)
+        | ((Inquiry.status == InquiryStatus.ANSWERED) & (Inquiry.last_message_at >= bindparam("active_since"))),
+    )
+    .order_by(Inquiry.id.desc())
+    .limit(1)
+)
+
+
+def latest_inquiry_of(
+    session: Session, channel: str, account: str, sender: str, *, active_since: datetime
 ) -> Inquiry | None:
     """The conversation a new message belongs to: the open inquiry, or one answered since `active_since`."""
-    return await session.scalar(
-        select(Inquiry)
-        .where(
-            Inquiry.channel == channel,
-            Inquiry.account == account,
-            Inquiry.sender == sender,
-            (Inquiry.status == InquiryStatus.OPEN)
-            | ((Inquiry.status == InquiryStatus.ANSWERED) & (Inquiry.last_message_at >= active_since)),
-        )
-        .order_by(Inquiry.id.desc())
-        .limit(1)
+    return session.scalar(
+        _LATEST_INQUIRY_OF, {"channel": channel, "account": account, "sender": sender, "active_since": active_since}
     )
 
 
