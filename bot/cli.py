@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -279,16 +282,35 @@ def serve(
     context = multiprocessing.get_context("spawn")
     children = [context.Process(target=_serve_worker, args=(config, host, port, json_logs, True), daemon=False)
                 for _ in range(workers)]
+    told: set[int] = set()
+
+    def stop_workers(_signum: int, _frame: object) -> None:
+        # Each worker in a process group of its own hears one SIGTERM, from here: whether the stop came from
+        # Ctrl+C, `kill` of this process or a supervisor. A second signal would cut its graceful shutdown short.
+        for child in children:
+            if child.pid is not None and child.pid not in told and child.is_alive():
+                told.add(child.pid)
+                os.kill(child.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_workers)
+    signal.signal(signal.SIGINT, stop_workers)
     for child in children:
         child.start()
-    try:
-        for child in children:
-            child.join()
-    except KeyboardInterrupt:
-        for child in children:
-            child.join()  # Ctrl+C reached every worker; each finishes its in-flight requests
+    for child in children:
+        child.join()  # each finishes its in-flight requests first (up to 30 s)
     if any(child.exitcode not in (0, None) for child in children):
         raise typer.Exit(1)
+
+
+def _stop_with_parent() -> None:
+    """A worker whose parent was killed outright (SIGKILL) gets SIGTERM instead of serving on alone (Linux)."""
+    import ctypes
+    import ctypes.util
+
+    with suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _serve_worker(config: Path | None, host: str, port: int, json_logs: bool, reuse_port: bool) -> None:
@@ -296,6 +318,9 @@ def _serve_worker(config: Path | None, host: str, port: int, json_logs: bool, re
 
     from bot.app import create_app
 
+    if reuse_port:
+        os.setpgrp()  # out of the terminal's process group: stop signals come from the parent, once
+        _stop_with_parent()
     setup_logging(json=json_logs)
     settings = settings_or_exit(config)
 

@@ -133,3 +133,53 @@ async def test_two_workers_200_messages_three_times_each_one_scheduler_and_takeo
         assert int(new_holder.split(":")[1]) == other
     finally:
         await client.aclose()
+
+
+def worker_pids(parent: int) -> set[int]:
+    """`serve --workers N`'s workers: the parent's children, less multiprocessing's resource tracker."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return {int(pid) for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except OSError:
+        return True
+    return state == "Z"  # exited; only its parent has yet to reap it
+
+
+async def wait_gone(pids: set[int], seconds: float) -> set[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not all(gone(pid) for pid in pids):
+        await asyncio.sleep(0.1)
+    return {pid for pid in pids if not gone(pid)}
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+async def test_stopping_the_parent_of_serve_workers_stops_every_worker(
+    redis_url: str, tmp_path: Path, how: signal.Signals
+) -> None:
+    # Only the parent is signalled, as a supervisor (systemd with KillMode=process) or `kill PID` does.
+    env = {**os.environ, **TEST_ENV, "GUANWEI_CONFIG": str(ROOT / "config.yaml"), "GUANWEI_DATA_DIR": str(tmp_path),
+           "GUANWEI_REDIS_URL": redis_url}
+    env.pop("GUANWEI_DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    port = free_port()
+    parent = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", "2"],  # noqa: S603
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    try:
+        await wait_until_up(port, seconds=40)
+        workers = worker_pids(parent.pid)
+        assert len(workers) == 2
+        parent.send_signal(how)
+        assert await wait_gone(workers, seconds=25) == set()
+        exit_code = parent.wait(timeout=10)
+        assert exit_code == (-signal.SIGKILL if how is signal.SIGKILL else 0)
+    finally:
+        for pid in [parent.pid, *workers]:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        parent.wait(timeout=10)
