@@ -61,8 +61,8 @@ class Server:
         return workers or [self.process.pid]
 
     def stop(self) -> None:
-        """SIGINT to the server's own process group, as Ctrl+C in a terminal would: `serve --workers N`
-        forwards nothing to its workers, so signalling only the parent leaves them orphaned."""
+        """SIGINT to the server's own process group, as Ctrl+C in a terminal would (`serve --workers N` passes
+        the stop on to its workers, which run in process groups of their own)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGINT)
         try:
@@ -156,10 +156,9 @@ async def prepare_guanwei(
 
 
 def start_guanwei(port: int, workdir: Path, env: dict[str, str], workers: int = 1) -> Server:
-    # `python -m bot.cli serve` exits 0 at once: bot/cli.py has no `if __name__ == "__main__"` guard.
-    # Run the installed console script instead (what the README runs), or its equivalent.
+    # The installed console script, what the README runs; `python -m bot` is the same where it is missing.
     script = Path(PYTHON).parent / "guanwei"
-    launcher = [str(script)] if script.exists() else [PYTHON, "-c", "from bot.cli import main; main()"]
+    launcher = [str(script)] if script.exists() else [PYTHON, "-m", "bot"]
     argv = [*launcher, "serve", "--port", str(port)]
     if workers > 1:
         argv += ["--workers", str(workers)]
