@@ -107,10 +107,14 @@ class Pipeline:
         limit = self.settings.file.server.messages_per_sender_per_minute
         if key not in self._in_flight and not await self.state.allow(f"sender:{message.channel}:{message.sender}",
                                                                       limit):
-            # A flood from one follower must not crowd out everyone else; they are told, not ignored.
-            logger.warning("{} sender {} over {} messages a minute: not stored", message.channel,
-                           mask_id(message.sender), limit)
-            return Outcome(self.replies.rate_limited(), None)
+            if not self._is_critical(message):
+                # A flood from one follower must not crowd out everyone else; they are told, not ignored.
+                logger.warning("{} sender {} over {} messages a minute: not stored", message.channel,
+                               mask_id(message.sender), limit)
+                return Outcome(self.replies.rate_limited(), None)
+            # Someone reporting a stampede after twenty frantic messages must still be heard (R6.1d).
+            logger.warning("{} sender {} over {} messages a minute, but this one is critical: stored",
+                           message.channel, mask_id(message.sender), limit)
         running = self._in_flight.get(key)
         if running is not None:
             outcome = await asyncio.shield(running)
@@ -135,6 +139,9 @@ class Pipeline:
             return outcome
         finally:
             del self._in_flight[key]
+
+    def _is_critical(self, message: InboundMessage) -> bool:
+        return bool(message.text) and self.knowledge.current.classifier.classify(message.text).severity == CRITICAL
 
     async def _answer_of_other_worker(self, message: InboundMessage) -> Outcome:
         """Another worker (or an earlier attempt) claimed this push: give the same reply once it is stored."""

@@ -181,6 +181,23 @@ async def test_a_flood_from_one_follower_is_told_to_slow_down_and_others_are_sti
         assert await session.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 21
 
 
+async def test_r6_1d_a_critical_report_from_a_rate_limited_follower_is_still_registered(
+    client: TestClient, database: Database
+) -> None:
+    sender = "oPanicPanicPanicPanicPanicPa"
+    for n in range(25):
+        await post(client, push("text", sender=sender, Content=f"在吗{n}"))
+    status, body = await post(client, push("text", sender=sender, Content="景区发生踩踏，有人受伤，赶紧派人来！"))
+    assert status == 200 and "1小时内" in reply_text(body)
+    status, body = await post(client, push("text", sender=sender, Content="在吗？"))
+    assert "过于频繁" in reply_text(body)  # the limit still holds for the routine ones
+    async with database.transaction() as session:
+        critical = await session.scalar(select(func.count()).select_from(Inquiry).where(Inquiry.severity == "critical"))
+        texts = (await session.scalars(select(Message.content).where(Message.direction == "in"))).all()
+    assert critical == 1
+    assert "景区发生踩踏，有人受伤，赶紧派人来！" in texts and "在吗？" not in texts
+
+
 async def test_redis_unavailable_degrades_to_in_process_and_keeps_accepting(
     env: dict[str, str], database: Database, classifier: Classifier, clock: Clock
 ) -> None:
