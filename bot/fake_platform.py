@@ -48,7 +48,6 @@ recipient ids unmasked — do not point real inbound traffic's answers at it.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import html
 import json
 import re
@@ -62,6 +61,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.digests import same_secret
 from bot.weibo import WeiboProtocolError, decode_reply_data
 
 __all__ = [
@@ -116,9 +116,7 @@ class FakePlatform:
         return self.access_token
 
     def token_ok(self, token: str | None) -> bool:
-        return bool(token and self.access_token) and hmac.compare_digest(
-            str(token).encode(), str(self.access_token).encode()
-        )
+        return same_secret(str(self.access_token or ""), token)
 
     def record(self, channel: str, to: str, text: str, code: int) -> None:
         self.received.append(ReceivedMessage(channel, to, text, self.clock(), code == 0, code))
@@ -128,7 +126,7 @@ FAKE_PLATFORM = web.AppKey("fake_platform", FakePlatform)
 
 
 def _same(a: str | None, b: str) -> bool:
-    return a is not None and hmac.compare_digest(a.encode(), b.encode())
+    return same_secret(b, a)
 
 
 # --- WeChat --------------------------------------------------------------------------------------

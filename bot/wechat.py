@@ -6,7 +6,6 @@ passive reply (encrypted in safe mode). Errors are typed so the HTTP edge can ma
 
 from __future__ import annotations
 
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 from wechatpy.utils import WeChatSigner
 
+from bot.digests import same_secret
 from bot.inbound import Channel, Event, InboundMessage, Kind
 
 # XML 1.0 forbids these code points even inside CDATA; WeChat clients still send some (U+001D).
@@ -71,7 +71,7 @@ def signature_of(*parts: str) -> str:
 
 
 def signature_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected, given or "")
+    return same_secret(expected, given)
 
 
 def clean_xml_text(raw: bytes) -> str:

@@ -19,7 +19,6 @@ published documentation is thin:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import math
 import re
@@ -31,6 +30,7 @@ from urllib.parse import quote, unquote_plus
 
 import regex
 
+from bot.digests import same_secret
 from bot.inbound import Channel, Event, InboundMessage, Kind
 
 __all__ = [
@@ -121,10 +121,7 @@ def verify_signature(
         return False
     if not all(isinstance(v, str) for v in (app_secret, signature, timestamp, nonce)):
         return False
-    expected = sign(app_secret, timestamp, nonce).encode("ascii")
-    # bytes, not str: compare_digest raises TypeError on non-ASCII str input.
-    given = signature.strip().lower().encode("utf-8", "surrogatepass")
-    return hmac.compare_digest(expected, given)
+    return same_secret(sign(app_secret, timestamp, nonce), signature.strip().lower())
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ POST; scripts send the token as `Authorization: Bearer …` and need no CSRF tok
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from aiohttp import web
 from bot import auth
 from bot.access import Actor
 from bot.context import CLOCK, DATABASE, EVENTS
+from bot.digests import same_secret
 
 COOKIE = "guanwei_session"
 CSRF_FIELD = "csrf_token"
@@ -85,7 +85,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         given = request.headers.get(CSRF_HEADER)
         if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             given = str((await request.post()).get(CSRF_FIELD, ""))
-        if not given or not hmac.compare_digest(given, csrf):
+        if not same_secret(csrf, given):
             raise web.HTTPForbidden(text="CSRF token missing or wrong: reload the page and try again")
     permission = getattr(handler, "permission", None)
     if permission is not None and not who.may(permission):

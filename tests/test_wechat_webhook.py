@@ -75,7 +75,7 @@ async def test_url_verification_echoes_echostr(client: TestClient) -> None:
     assert await response.text() == "5837397520665436492"
 
 
-@pytest.mark.parametrize("signature", ["", "0" * 40, None])
+@pytest.mark.parametrize("signature", ["", "0" * 40, None, "你", "é" * 40])
 async def test_url_verification_with_bad_signature_is_403(client: TestClient, signature: str | None) -> None:
     query = {"timestamp": "1410685589", "nonce": "abc", "echostr": "x"}
     if signature is not None:
@@ -135,6 +135,14 @@ async def test_wrong_signature_is_403_and_nothing_stored(client: TestClient, dat
 async def test_missing_signature_is_403(client: TestClient, database: Database) -> None:
     response = await client.post("/wechat", params={"timestamp": "1", "nonce": "2"}, data=push("text", Content="x"))
     assert response.status == 403
+    assert await count(database, Message) == 0
+
+
+async def test_a_non_ascii_signature_is_403_like_any_wrong_one(client: TestClient, database: Database) -> None:
+    response = await client.post("/wechat?signature=%E4%BD%A0&timestamp=1&nonce=2", data="x")
+    assert (response.status, await response.text()) == (403, "signature does not match\n")
+    weibo = await client.post("/weibo?signature=%E4%BD%A0&timestamp=1&nonce=2", data="x")
+    assert weibo.status == 403
     assert await count(database, Message) == 0
 
 
