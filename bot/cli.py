@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.ids import record_id
 from bot.inbound import strip_controls
 from bot.logs import setup_logging
 from bot.storage import Database
@@ -46,6 +47,20 @@ ConfigOption = Annotated[
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _no_inquiry(inquiry_id: int) -> NoReturn:
+    fail(f"INQUIRY_ID: no inquiry {inquiry_id}")
+
+
+def _possible_inquiry(inquiry_id: int) -> int:
+    """INQUIRY_ID as typed, if a row could have it (ids are 64-bit); else the error of a missing one."""
+    if record_id(inquiry_id) is None:
+        _no_inquiry(inquiry_id)
+    return inquiry_id
+
+
+InquiryArgument = Annotated[int, typer.Argument(help="the inquiry's number", callback=_possible_inquiry)]
 
 
 def settings_or_exit(config: Path | None, *, channels: bool = True) -> Settings:
@@ -500,7 +515,7 @@ def inquiries(
 
 @app.command()
 def show(
-    inquiry_id: Annotated[int, typer.Argument(help="the inquiry's number")],
+    inquiry_id: InquiryArgument,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
@@ -526,7 +541,7 @@ def show(
 
     found = asyncio.run(_with_current_schema(settings, load))
     if found is None:
-        fail(f"INQUIRY_ID: no inquiry {inquiry_id}")
+        _no_inquiry(inquiry_id)
     if as_json:
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return
@@ -610,7 +625,7 @@ def sweep(
 
 @app.command()
 def chase(
-    inquiry_id: Annotated[int, typer.Argument(help="the inquiry's number")],
+    inquiry_id: InquiryArgument,
     by: Annotated[str, typer.Option(help="who chases (recorded)")],
     note: Annotated[str, typer.Option(help="what to tell the department")] = "",
     config: ConfigOption = None,
@@ -625,7 +640,7 @@ def chase(
         try:
             await record_chase(database, inquiry_id, by=by, note=note, now=utc_now())
         except LookupError:
-            fail(f"INQUIRY_ID: no inquiry {inquiry_id}")
+            _no_inquiry(inquiry_id)
 
     asyncio.run(_with_current_schema(settings, run))
     out.print(f"chase recorded for inquiry {inquiry_id}; the scheduler delivers it within its sweep interval")

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bot import auth, staff
 from bot.context import CLOCK, DATABASE, OUTBOUND, SCREENER, SETTINGS
+from bot.ids import record_id
 from bot.inquiries import inquiry_row
 from bot.storage import AlertRecord, Message
 from handlers.web_auth import TOKEN, actor, public, remote, requires
@@ -39,14 +40,17 @@ def _text(body: dict[str, Any], name: str, limit: int = 4000) -> str:
 
 
 def _inquiry_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["inquiry_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    found = record_id(request.match_info["inquiry_id"])
+    if found is None:  # not a number, or one no row can have (SQLite and PostgreSQL ids are 64-bit)
+        raise web.HTTPNotFound(text=json.dumps({"error": NOT_FOUND}), content_type="application/json")
+    return found
+
+
+NOT_FOUND = "no such inquiry in your sight"
 
 
 def _not_found() -> web.Response:
-    return web.json_response({"error": "no such inquiry in your sight"}, status=404)
+    return web.json_response({"error": NOT_FOUND}, status=404)
 
 
 def _message_json(message: Message, tz: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from aiohttp import web
 from bot import auth, report, staff
 from bot.access import ROLE_NAMES
 from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, SCREENER, SETTINGS
+from bot.ids import record_id
 from bot.replies import inquiry_ref
 from handlers.web_auth import ACTOR, COOKIE, CSRF, CSRF_FIELD, TOKEN, actor, form_value, public, remote, requires
 
@@ -66,10 +67,13 @@ def _span(minutes: int) -> str:
 
 
 def _inquiry_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["inquiry_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    found = record_id(request.match_info["inquiry_id"])
+    if found is None:  # not a number, or one no row can have (ids are 64-bit)
+        raise web.HTTPNotFound(text=NOT_FOUND)
+    return found
+
+
+NOT_FOUND = "没有这条留言，或不属于您的部门"
 
 
 @routes.get("/console/login")
@@ -122,7 +126,7 @@ async def _render_inquiry(request: web.Request, inquiry_id: int, extra: dict[str
     try:
         found = await staff.detail(request.app[DATABASE], actor(request), inquiry_id)
     except staff.NotFound:
-        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+        raise web.HTTPNotFound(text=NOT_FOUND) from None
     return await render(request, "inquiry.html", {"d": found, **extra}, status=status)
 
 
@@ -138,7 +142,7 @@ async def answer_submit(request: web.Request) -> web.StreamResponse:
             now=request.app[CLOCK](), remote=remote(request), override_reason=form_value(form, "override_reason"),
         )
     except staff.NotFound:
-        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+        raise web.HTTPNotFound(text=NOT_FOUND) from None
     except staff.Refused as exc:
         return await _render_inquiry(request, inquiry_id, {"error": str(exc), "draft": text}, status=400)
     if not result.sent:
@@ -156,7 +160,7 @@ async def transfer_submit(request: web.Request) -> web.StreamResponse:
                              form_value(form, "reason"), departments=request.app[SETTINGS].departments,
                              now=request.app[CLOCK](), remote=remote(request))
     except staff.NotFound:
-        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+        raise web.HTTPNotFound(text=NOT_FOUND) from None
     except staff.Refused as exc:
         return await _render_inquiry(request, inquiry_id, {"error": str(exc)}, status=400)
     # After a transfer out of one's own department the inquiry is no longer visible: back to the queue.
@@ -172,7 +176,7 @@ async def close_submit(request: web.Request) -> web.StreamResponse:
         await staff.close(request.app[DATABASE], actor(request), inquiry_id, form_value(form, "kind", 16),
                           form_value(form, "reason"), now=request.app[CLOCK](), remote=remote(request))
     except staff.NotFound:
-        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+        raise web.HTTPNotFound(text=NOT_FOUND) from None
     except staff.Refused as exc:
         return await _render_inquiry(request, inquiry_id, {"error": str(exc)}, status=400)
     raise web.HTTPSeeOther(f"/console/inquiries/{inquiry_id}")
@@ -187,7 +191,7 @@ async def chase_submit(request: web.Request) -> web.StreamResponse:
         await staff.chase(request.app[DATABASE], actor(request), inquiry_id, form_value(form, "note"),
                           now=request.app[CLOCK](), remote=remote(request))
     except staff.NotFound:
-        raise web.HTTPNotFound(text="没有这条留言，或不属于您的部门") from None
+        raise web.HTTPNotFound(text=NOT_FOUND) from None
     except staff.Refused as exc:
         return await _render_inquiry(request, inquiry_id, {"error": str(exc)}, status=400)
     raise web.HTTPSeeOther(form_value(form, "back", 200) if form_value(form, "back", 200).startswith("/console")

@@ -22,6 +22,7 @@ from bot import publishing as desk
 from bot.clamd import ClamdScanner
 from bot.config import Settings
 from bot.context import CLOCK, DATABASE, SCREENER, SETTINGS
+from bot.ids import ID_MAX, record_id, record_ids
 from bot.media import MB, MediaLimits
 from bot.publication_register import register_table, register_xlsx
 from bot.publisher import ChannelPublisher, Publisher, WeChatPublisher, WeiboPublisher
@@ -119,10 +120,13 @@ def setup(app: web.Application, settings: Settings, env: Mapping[str, str]) -> N
 
 
 def _id(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise web.HTTPBadRequest(text="编号无效") from None
+    found = record_id(request.match_info[name])
+    if found is None:  # not a number, or one no row can have (ids are 64-bit): nothing there
+        raise web.HTTPNotFound(text=NOT_FOUND)
+    return found
+
+
+NOT_FOUND = "没有这条信息，或不在您的查看范围内"
 
 
 def _now(request: web.Request) -> datetime:
@@ -146,7 +150,7 @@ async def _guard(call: Awaitable[Any]) -> Any:
     try:
         return await call
     except desk.NotFound:
-        raise web.HTTPNotFound(text="没有这条信息，或不在您的查看范围内") from None
+        raise web.HTTPNotFound(text=NOT_FOUND) from None
     except PermissionError:
         raise web.HTTPForbidden(text="您的角色无权进行此操作") from None
 
@@ -340,7 +344,9 @@ async def pushes_page(request: web.Request) -> web.StreamResponse:
 async def plan_push(request: web.Request) -> web.StreamResponse:
     form, services, settings = await request.post(), request.app[DESK], request.app[SETTINGS]
     try:
-        ids = [int(value) for value in form.getall("post_id", []) if str(value).isdigit()]
+        ids = record_ids(form.getall("post_id", []))
+        if ids is None:
+            raise desk.Refused("所选信息的编号无效")
         await _guard(desk.plan_push(request.app[DATABASE], actor(request), ids,
                                     planned_at=_planned_at(form_value(form, "planned_at", 40), settings),
                                     reason=form_value(form, "reason", 1000), calendar=services.calendar,
@@ -452,11 +458,11 @@ async def _api(call: Awaitable[Any]) -> Any:
 
 
 def _api_id(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name} must be a number"}),
-                                 content_type="application/json") from None
+    found = record_id(request.match_info[name])
+    if found is None:  # not a number, or one no row can have (ids are 64-bit): nothing there
+        raise web.HTTPNotFound(text=json.dumps({"error": f"no such {name.removesuffix('_id')} in your sight"}),
+                               content_type="application/json")
+    return found
 
 
 @routes.get("/api/posts")
@@ -558,10 +564,12 @@ for _name, _permission in (("submit", "draft"), ("review", "review"), ("secrecy"
 @requires("publish")
 async def api_plan_push(request: web.Request) -> web.Response:
     body, services, settings = await _body(request), request.app[DESK], request.app[SETTINGS]
-    ids = body.get("posts")
+    given = body.get("posts")
     try:
-        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-            raise desk.Refused("posts: a list of post ids")
+        # JSON numbers only: "12" is not a post id here.
+        ids = record_ids(i if isinstance(i, int) else None for i in given) if isinstance(given, list) else None
+        if ids is None:
+            raise desk.Refused(f"posts: a list of post ids (whole numbers from 1 to {ID_MAX})")
         push = await _api(desk.plan_push(request.app[DATABASE], actor(request), ids,
                                          planned_at=_planned_at(_text(body, "planned_at", 40), settings),
                                          reason=_text(body, "reason", 1000), calendar=services.calendar,

@@ -192,3 +192,14 @@ def test_r7_3b_chase_sweep_and_escalations_from_the_command_line(workdir: Path) 
 def test_show_prints_the_conversation(workdir: Path) -> None:
     runner.invoke(app, ["init"])
     assert runner.invoke(app, ["show", "7"]).exit_code == 2
+
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize("args", [["chase", HUGE, "--by", "li"], ["show", HUGE], ["show", "2147483648"],
+                                  ["show", "0"]])
+def test_an_inquiry_number_no_row_can_have_is_no_inquiry(workdir: Path, args: list[str]) -> None:
+    runner.invoke(app, ["init"])
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.output) == (2, f"error: INQUIRY_ID: no inquiry {args[1]}\n")

@@ -309,3 +309,43 @@ async def test_open_pages_hear_when_the_queue_changes(console: Console) -> None:
     line = await asyncio.wait_for(stream.content.readline(), timeout=5)
     assert line == b"data: changed\n"
     stream.close()
+
+
+HUGE = "99999999999999999999999"  # beyond 64 bits: no row can have it (nor past 2**31 - 1: PostgreSQL INTEGER)
+
+
+async def test_ids_beyond_64_bits_are_not_found_rather_than_a_crash(console: Console) -> None:
+    headers = await api_login(console.client, "info")
+    console.client.session.cookie_jar.clear()
+    for method, path in (("GET", f"/console/inquiries/{HUGE}"), ("GET", f"/api/inquiries/{HUGE}"),
+                         ("POST", f"/api/inquiries/{HUGE}/chase"), ("GET", f"/api/posts/{HUGE}"),
+                         ("GET", f"/console/posts/{HUGE}"), ("POST", f"/api/pushes/{HUGE}/publish"),
+                         ("GET", "/api/inquiries/2147483648"), ("GET", "/api/inquiries/-1"),
+                         ("GET", "/api/inquiries/１２"), ("GET", "/api/inquiries/1e3")):
+        response = await console.client.request(method, path, headers=headers, json={})
+        assert response.status == 404, (method, path, response.status, await response.text())
+    largest = await console.client.get("/api/inquiries/2147483647", headers=headers)
+    assert (largest.status, await largest.json()) == (404, {"error": "no such inquiry in your sight"})
+    post = await console.client.get(f"/api/posts/{HUGE}", headers=headers)
+    assert await post.json() == {"error": "no such post in your sight"}
+
+
+@pytest.mark.parametrize("posts", [[10**30], [2**31], [0], [True], ["12"], "12"])
+async def test_a_push_of_ids_no_post_can_have_is_a_400_with_the_reason(console: Console, posts: object) -> None:
+    headers = await api_login(console.client, "info")
+    response = await console.client.post("/api/pushes", json={"posts": posts, "planned_at": "2026-12-03T10:30"},
+                                         headers=headers)
+    assert response.status == 400
+    assert await response.json() == {"error": "posts: a list of post ids (whole numbers from 1 to 2147483647)"}
+    form = await console.client.post("/console/pushes", data={"post_id": HUGE, "planned_at": "2026-12-03T10:30"},
+                                     headers=headers)
+    assert form.status == 400 and "所选信息的编号无效" in await form.text()
+
+
+async def test_a_non_ascii_csrf_token_is_refused_not_a_crash(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD},
+                              allow_redirects=False)
+    response = await console.client.post(f"/console/inquiries/{inquiry_id}/chase", data={"note": "x"},
+                                         headers={"X-CSRF-Token": "你好"})
+    assert response.status == 403
