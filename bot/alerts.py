@@ -12,7 +12,7 @@ from bot.logs import mask_text
 from bot.replies import format_due, inquiry_ref
 from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Inquiry
 from escalation.calendar import BusinessCalendar
-from escalation.ladder import LadderPolicy, Rung
+from escalation.ladder import LadderPolicy
 from escalation.notifiers import (
     Alert,
     Contact,
@@ -27,12 +27,7 @@ from escalation.scheduler import ContactRoute, LeaderLock, Scheduler
 
 
 def ladder_policy(settings: Settings) -> LadderPolicy:
-    config = settings.file.escalation
-    rungs = tuple(
-        Rung(level, r.name, tuple(r.notify), r.timeout_minutes, r.critical_timeout_minutes)
-        for level, r in enumerate(config.rungs, 1)
-    )
-    return LadderPolicy(rungs, tuple(config.reminders_at), critical_start_level=config.critical_start_rung)
+    return settings.file.escalation.ladder()
 
 
 def contact_routes(settings: Settings, env: Mapping[str, str]) -> list[ContactRoute]:

@@ -11,6 +11,7 @@ import base64
 import binascii
 import os
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from escalation.calendar import ReplyHours
+from escalation.ladder import LadderPolicy, Rung
 from escalation.sla import SlaPolicy
 
 ENV_PREFIX = "GUANWEI_"
@@ -65,6 +67,12 @@ class SlaConfig(BaseModel):
     critical_wall_minutes: int = Field(60, ge=1, le=60 * 24)
 
 
+# Every reply text may use each of these (bot.replies fills the ones it has, the others read ""); the values
+# are examples, used to try each text once at load so that a malformed one stops the command, not a push.
+REPLY_PLACEHOLDERS = {"bureau": "某市文化和旅游局", "ref": "000012", "due": "今天16:30", "department": "市场管理处",
+                      "kind": "图片", "answer": "您好，每天9点开放。"}
+
+
 class RepliesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     welcome: str
@@ -78,11 +86,21 @@ class RepliesConfig(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _placeholders_known(cls, text: str) -> str:
-        unknown = set(re.findall(r"{(\w*)}", text)) - {"bureau", "ref", "due", "department", "kind", "answer"}
+    def _a_template_that_formats(cls, text: str) -> str:
+        text = " ".join(text.split())  # YAML folded text: keep one line, no stray spaces
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        except ValueError as exc:  # "{ref", a lone "}"
+            raise ValueError(f"malformed template ({exc}; write {{{{ and }}}} for literal braces)") from None
+        unknown = set(fields) - set(REPLY_PLACEHOLDERS)
         if unknown:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}")
-        return " ".join(text.split())  # YAML folded text: keep one line, no stray spaces
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; placeholders are "
+                             f"{', '.join('{' + name + '}' for name in REPLY_PLACEHOLDERS)}")
+        try:  # what bot.replies does with every reply: fill it in (format specs and conversions included)
+            text.format_map(REPLY_PLACEHOLDERS)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise ValueError(f"malformed template ({exc})") from None
+        return text
 
 
 class KnowledgeConfig(BaseModel):
@@ -154,6 +172,23 @@ class EscalationConfig(BaseModel):
     sweep_interval_seconds: float = Field(30.0, ge=1.0, le=600.0)
     leader_lock_seconds: float = Field(60.0, ge=3.0, le=3600.0)
     reopen_within_days: int = Field(7, ge=0, le=90)
+
+    def ladder(self) -> LadderPolicy:
+        """The reminder fractions and the rungs as the scheduler runs them (escalation.ladder checks them)."""
+        rungs = tuple(Rung(level, r.name, tuple(r.notify), r.timeout_minutes, r.critical_timeout_minutes)
+                      for level, r in enumerate(self.rungs, 1))
+        return LadderPolicy(rungs, tuple(self.reminders_at), critical_start_level=self.critical_start_rung)
+
+    @model_validator(mode="after")
+    def _a_ladder_that_runs(self) -> EscalationConfig:
+        # Checked at load, by every command: not first found by the scheduler inside `serve` or `sweep`.
+        if not self.rungs:
+            raise ValueError("rungs: at least one rung is needed")
+        try:
+            self.ladder()
+        except ValueError as exc:  # the ladder's own names; the file calls one of them critical_start_rung
+            raise ValueError(str(exc).replace("critical_start_level", "critical_start_rung")) from None
+        return self
 
 
 class EmailConfig(BaseModel):
@@ -300,7 +335,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _first_error(exc: ValidationError, path: Path) -> ConfigError:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return ConfigError(f"{path}: {where}: {err['msg']}")
+    message = err["msg"].removeprefix("Value error, ")
+    # A check of a whole section names the setting inside it first ("reminders_at: …"): one dotted name.
+    inner = re.match(r"([a-z_]+): ", message) if err["type"] == "value_error" else None
+    if inner:
+        where, message = f"{where}.{inner[1]}", message[inner.end():]
+    return ConfigError(f"{path}: {where}: {message}")
 
 
 def _database_url(value: str | None, data_dir: Path) -> str:

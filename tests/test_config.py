@@ -127,3 +127,36 @@ def test_personal_data_is_masked_in_log_text() -> None:
     assert "13812345678" not in masked and "138****5678" in masked
     assert "410102199003071234" not in masked and "410102********1234" in masked
     assert mask_id("2000000042") == "200***042"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["replies"].update(routine_ack="{ref"), "replies.routine_ack: malformed template (expected '}' "
+         "before end of string; write {{ and }} for literal braces)"),
+        (lambda d: d["replies"].update(welcome="欢迎}"), "replies.welcome: malformed template (Single '}' encountered "
+         "in format string; write {{ and }} for literal braces)"),
+        (lambda d: d["replies"].update(critical_ack="{due:%H}"), "replies.critical_ack: malformed template (Invalid "
+         "format specifier '%H' for object of type 'str')"),
+        (lambda d: d["replies"].update(media_ack="{kind.upper}"), "replies.media_ack: unknown placeholder(s) "
+         "['kind.upper']; placeholders are {bureau}, {ref}, {due}, {department}, {kind}, {answer}"),
+        (lambda d: d["escalation"].update(reminders_at=[1.5]),
+         "escalation.reminders_at: each fraction must be between 0 and 1"),
+        (lambda d: d["escalation"].update(rungs=[]), "escalation.rungs: at least one rung is needed"),
+        (lambda d: d["escalation"].update(critical_start_rung=9), "escalation.critical_start_rung: no rung 9"),
+    ],
+)
+def test_a_reply_text_or_ladder_that_cannot_run_is_refused_at_load(tmp_path: Path, change, message: str) -> None:
+    data = shipped()
+    change(data)
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env=TEST_ENV, channels=False)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_literal_braces_and_format_specs_in_a_reply_text_are_fine(tmp_path: Path) -> None:
+    data = shipped()
+    data["replies"]["routine_ack"] = "留言{ref:>8}已登记 {{编号}}"
+    settings = load_settings(write(tmp_path, data), env=TEST_ENV, channels=False)
+    assert settings.file.replies.routine_ack == "留言{ref:>8}已登记 {{编号}}"
