@@ -13,8 +13,9 @@ weighs what it weighs), negation and question-about handling, small bonuses for 
 and intensity. ``Classifier.explain`` lists every contribution.
 
 Load once, classify many: ``Classifier.load()`` reads and validates the data files, builds a
-private ``jieba.Tokenizer`` with the domain user dictionary, and compiles the matchers;
-``classify`` does no I/O and never raises on any ``str``.
+segmenter with the domain user dictionary (``knowledge.segmentation``: jieba's segmentation over its
+main dictionary, which is loaded once per process and shared with the screener), and compiles the
+matchers; ``classify`` does no I/O and never raises on any ``str``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ import bisect
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import reduce
+from itertools import repeat
+from operator import or_
 from pathlib import Path
+from re import _constants as _regex_ops  # re's own parser (private, as in 3.11-3.13), for _required_characters
+from re import _parser as _regex_parser
 from typing import Any
 
-import jieba
 import yaml
+
+from knowledge.segmentation import Segmenter
 
 __all__ = [
     "CRITICAL",
@@ -653,15 +660,16 @@ def _load_departments(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, 
     return names, terms
 
 
-def _load_userdict(path: Path) -> list[tuple[str, int | None, str | None]]:
-    """jieba user dictionary lines ``word [freq] [tag]``; blank lines and ``#`` comments are skipped."""
+def _load_userdict(path: Path) -> list[tuple[str, int | None]]:
+    """(word, freq) from jieba user dictionary lines ``word [freq] [tag]``; blank lines and ``#`` comments
+    are skipped. The tag (part of speech) documents the word: segmentation does not use it."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise KnowledgeDataError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise KnowledgeDataError(f"{path}: cannot read: {exc}") from None
-    entries: list[tuple[str, int | None, str | None]] = []
+    entries: list[tuple[str, int | None]] = []
     seen: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -674,17 +682,14 @@ def _load_userdict(path: Path) -> list[tuple[str, int | None, str | None]]:
         if not word:
             raise KnowledgeDataError(f"{path} line {number}: empty word")
         freq: int | None = None
-        tag: str | None = None
         if len(parts) >= 2:
             if not parts[1].isdigit():
                 raise KnowledgeDataError(f"{path} line {number}: {word!r}: freq {parts[1]!r} is not a whole number")
             freq = int(parts[1])
-        if len(parts) == 3:
-            tag = parts[2]
         if word in seen:
             raise KnowledgeDataError(f"{path} line {number}: duplicate word {word!r} (first at line {seen[word]})")
         seen[word] = number
-        entries.append((word, freq, tag))
+        entries.append((word, freq))
     return entries
 
 
@@ -694,15 +699,20 @@ def _load_userdict(path: Path) -> list[tuple[str, int | None, str | None]]:
 
 
 class _Terms:
-    """Occurrences of literal terms, longest first at each position (one compiled alternation)."""
+    """Occurrences of literal terms, longest first at each position (one compiled alternation, and the
+    terms by their first character for ``find_overlapping``)."""
 
-    __slots__ = ("_overlapping", "_regex")
+    __slots__ = ("_lengths_by_initial", "_regex", "_terms")
 
     def __init__(self, terms: Collection[str]) -> None:
         ordered = sorted(terms, key=lambda term: (-len(term), term))
-        alternation = "|".join(map(re.escape, ordered))
-        self._regex = re.compile(alternation) if ordered else None
-        self._overlapping = re.compile(f"(?=({alternation}))") if ordered else None
+        self._regex = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._terms = frozenset(terms)
+        lengths: dict[str, set[int]] = {}
+        for term in self._terms:
+            lengths.setdefault(term[0], set()).add(len(term))
+        # the lengths of the terms that start with each character, longest first
+        self._lengths_by_initial = {initial: sorted(found, reverse=True) for initial, found in lengths.items()}
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         """Leftmost-longest, non-overlapping."""
@@ -713,18 +723,155 @@ class _Terms:
     def find_overlapping(self, text: str) -> Iterator[tuple[str, int]]:
         """The longest term starting at each position, dropping those inside an earlier, longer match:
         "发生踩踏事故" yields 发生踩踏 and 踩踏事故 (which overlap), but not 踩踏 (inside both)."""
-        if self._overlapping is None:
-            return
+        lengths_by_initial = self._lengths_by_initial
+        terms = self._terms
+        size = len(text)
         reach = 0
-        for m in self._overlapping.finditer(text):
-            start, end = m.start(1), m.end(1)
-            if end <= reach:
+        for start, initial in enumerate(text):
+            lengths = lengths_by_initial.get(initial)
+            if lengths is None:
                 continue
-            reach = end
-            yield m.group(1), start
+            for length in lengths:
+                end = start + length
+                if end <= reach:
+                    break  # this term and any shorter one lie inside the earlier match
+                term = text[start:end]
+                if end <= size and term in terms:
+                    reach = end
+                    yield term, start
+                    break
 
-    def search(self, text: str) -> re.Match[str] | None:
-        return None if self._regex is None else self._regex.search(text)
+    def search(self, text: str, start: int = 0, end: int | None = None) -> re.Match[str] | None:
+        """The first occurrence inside text[start:end]."""
+        if self._regex is None:
+            return None
+        return self._regex.search(text, start, len(text) if end is None else end)
+
+
+# A character-class range up to this wide counts as its characters; a wider one tells too little.
+_MAX_INITIALS_RANGE = 256
+
+
+def _required_characters(regex: re.Pattern[str]) -> list[frozenset[str]]:
+    """Sets of characters of which every match of ``regex`` contains at least one each: for each part of
+    the expression that a match cannot skip, the characters that part can begin with. Read from the
+    parsed form (``re``'s own parser, so the reading is the engine's); empty when nothing can be told.
+
+    A message lacking the characters of one set cannot match, so most of the (many, separate) pattern
+    searches need not run: "被[^，。]{1,6}(打|揍)(了|伤)" needs 被, one of 打揍 and one of 了伤."""
+    if regex.flags & ~re.UNICODE:  # case-insensitive and similar: the characters are not the text's
+        return []
+    return [frozenset(found) for found in _unskippable_initials(_regex_parser.parse(regex.pattern, regex.flags))]
+
+
+def _unskippable_initials(items: Iterable[tuple[Any, Any]]) -> list[set[str]]:
+    """The initials of each part of consecutive parsed regex items that a match cannot skip, looking into
+    plain groups and into repeats of at least one."""
+    ops = _regex_ops
+    sets: list[set[str]] = []
+    for op, argument in items:
+        if op is ops.SUBPATTERN and not (argument[1] or argument[2]):  # a group without flags of its own
+            sets.extend(_unskippable_initials(argument[3]))
+        elif op in (ops.MAX_REPEAT, ops.MIN_REPEAT, ops.POSSESSIVE_REPEAT) and argument[0] >= 1:
+            sets.extend(_unskippable_initials(argument[2]))
+        else:
+            found, can_be_empty = _item_initials(op, argument)
+            if found is not None and not can_be_empty:
+                sets.append(found)
+    return sets
+
+
+def _sequence_initials(items: Iterable[tuple[Any, Any]]) -> tuple[set[str] | None, bool]:
+    """(initials or None, can match the empty string) of consecutive parsed regex items."""
+    initials: set[str] = set()
+    for op, argument in items:
+        found, can_be_empty = _item_initials(op, argument)
+        if found is None:
+            return None, False
+        initials |= found
+        if not can_be_empty:
+            return initials, False
+    return initials, True
+
+
+def _item_initials(op: Any, argument: Any) -> tuple[set[str] | None, bool]:
+    """(initials or None, can match the empty string) of one parsed regex item."""
+    ops = _regex_ops
+    if op is ops.LITERAL:
+        return {chr(argument)}, False
+    if op is ops.IN:
+        chars: set[str] = set()
+        for member_op, member in argument:
+            if member_op is ops.LITERAL:
+                chars.add(chr(member))
+            elif member_op is ops.RANGE and member[1] - member[0] < _MAX_INITIALS_RANGE:
+                chars.update(map(chr, range(member[0], member[1] + 1)))
+            else:  # a negated set, a category (\d, \w), a wide range
+                return None, False
+        return chars, False
+    if op is ops.BRANCH:
+        initials: set[str] = set()
+        any_empty = False
+        for alternative in argument[1]:
+            found, can_be_empty = _sequence_initials(alternative)
+            if found is None:
+                return None, False
+            initials |= found
+            any_empty = any_empty or can_be_empty
+        return initials, any_empty
+    if op is ops.SUBPATTERN:
+        _group, add_flags, del_flags, items = argument
+        return (None, False) if add_flags or del_flags else _sequence_initials(items)
+    if op is ops.ATOMIC_GROUP:
+        return _sequence_initials(argument)
+    if op in (ops.MAX_REPEAT, ops.MIN_REPEAT, ops.POSSESSIVE_REPEAT):
+        minimum, _maximum, items = argument
+        found, can_be_empty = _sequence_initials(items)
+        return found, can_be_empty or minimum == 0
+    if op in (ops.AT, ops.ASSERT, ops.ASSERT_NOT):  # zero width: the match begins with what follows
+        return set(), True
+    return None, False  # any character, a negated literal, a back-reference, a conditional
+
+
+class _PatternFilter:
+    """Which of a list of regexes can match a text, from the characters each requires (the sets of
+    ``_required_characters``): those for which the text has a character of every set.
+
+    Decided for all regexes at once, with integers as bit sets, because one set operation per regex
+    would cost as much as the searches it saves: every required set has a bit; a character stands for
+    the bits of the sets it belongs to, a text for the union of its characters' bits. The bits of one
+    regex's sets are adjacent, followed by a spare bit: adding 1 at the lowest bit of every such group
+    carries into its spare bit exactly when the whole group is set. A regex with no set has an empty
+    group, so it is always tried."""
+
+    __slots__ = ("_bits_of_character", "_group_lowest_bits", "_regex_of_spare_bit", "_spare_bits")
+
+    def __init__(self, requirements: list[list[frozenset[str]]]) -> None:
+        self._bits_of_character: dict[str, int] = {}
+        self._group_lowest_bits = 0
+        self._spare_bits = 0
+        self._regex_of_spare_bit: dict[int, int] = {}  # spare bit's position → index of the regex
+        position = 0
+        for index, sets in enumerate(requirements):
+            self._group_lowest_bits |= 1 << position
+            for found in sets:
+                for char in found:
+                    self._bits_of_character[char] = self._bits_of_character.get(char, 0) | 1 << position
+                position += 1
+            self._spare_bits |= 1 << position
+            self._regex_of_spare_bit[position] = index
+            position += 1
+
+    def can_match(self, text: str) -> list[int]:
+        """The indices of the regexes that can match ``text``, in increasing order."""
+        present = reduce(or_, map(self._bits_of_character.get, set(text), repeat(0)), 0)
+        complete = (present + self._group_lowest_bits) & self._spare_bits
+        indices: list[int] = []
+        while complete:
+            lowest = complete & -complete
+            indices.append(self._regex_of_spare_bit[lowest.bit_length() - 1])
+            complete ^= lowest
+        return indices
 
 
 @dataclass(slots=True)
@@ -764,7 +911,7 @@ class Classifier:
         severity: _SeverityData,
         department_names: dict[str, str],
         department_terms: dict[str, tuple[str, float]],
-        userdict: list[tuple[str, int | None, str | None]],
+        userdict: list[tuple[str, int | None]],
         fallback: str,
     ) -> None:
         self._severity = severity
@@ -780,21 +927,22 @@ class Classifier:
         self._degree = _Terms(severity.degree_words)
         self._combination_words = [_Terms(combo.with_words) for combo in severity.combinations]
         self._resolved = _Terms(severity.resolved_phrases)
+        self._pattern_filter = _PatternFilter([_required_characters(p.regex) for p in severity.patterns])
         self._max_window = max(severity.negators.values(), default=0)
         # negators whose reach is their whole clause (window >= _CLAUSE_WINDOW): hypotheses
         self._hypotheses = frozenset(w for w, window in severity.negators.items() if window >= _CLAUSE_WINDOW)
+        # where none of these words occurs, there is no negator or hypothesis to find among the tokens
+        self._negator_words = _Terms(severity.negators)
+        self._hypothesis_words = _Terms(self._hypotheses)
         # Latin-letter terms (pinyin such as "tushuguan", English such as "museum") are matched on the
         # message with its spaces removed, so "tu shu guan" and "cable car" find them too.
         self._departments = _Terms([t for t in department_terms if not _is_latin(t)])
         self._latin_departments = _Terms([t for t in department_terms if _is_latin(t)])
 
-        # A private tokenizer, so that loading is explicit and repeatable and nobody else's
-        # add_word changes our segmentation. It loads jieba's main dictionary (cached in the
-        # temp directory by jieba), then our domain words.
-        self._tokenizer = jieba.Tokenizer()
-        self._tokenizer.initialize()
-        for word, freq, tag in userdict:
-            self._tokenizer.add_word(word, freq, tag)
+        # Our domain words stay in our own segmenter: nobody else's words change our segmentation,
+        # and ours do not change the screener's. jieba's main dictionary, which it shares, is loaded
+        # on first use (cached in the temp directory by jieba) and once per process.
+        self._segmenter = Segmenter(userdict)
 
     @classmethod
     def load(
@@ -807,7 +955,7 @@ class Classifier:
         """Read and validate ``severity.yaml``, ``departments.yaml`` and ``userdict.txt`` from ``data_dir``
         (default ``knowledge/data``). When ``departments`` (the configured keys) is given, every department
         in the data and the fallback must be among them. Raises KnowledgeDataError on any problem, before
-        the (slower) tokenizer is built."""
+        the segmenter is built (which loads jieba's dictionary, slowly, the first time in a process)."""
         data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
         severity = _load_severity(data_dir / SEVERITY_FILE)
         names, terms = _load_departments(data_dir / DEPARTMENTS_FILE)
@@ -848,8 +996,8 @@ class Classifier:
         return dict(self._department_names)
 
     def tokens(self, text: str) -> list[str]:
-        """The tokens the classifier sees (normalised text, private tokenizer); for diagnostics and tests."""
-        return [word for word, _, _ in self._tokenizer.tokenize(normalize(_as_text(text))[:MAX_CHARS], HMM=False)]
+        """The tokens the classifier sees (normalised text, our segmenter); for diagnostics and tests."""
+        return self._segmenter.cut(normalize(_as_text(text))[:MAX_CHARS])
 
     def classify(self, text: str) -> Classification:
         return self._decide(self._analyse(text))
@@ -895,7 +1043,7 @@ class Classifier:
     def _analyse(self, text: str) -> _Analysis:
         # cut before normalising too, so a megabyte of text costs no more than MAX_CHARS of it
         norm = normalize(_as_text(text)[: 2 * MAX_CHARS])[:MAX_CHARS]
-        tokens = _Tokens(self._tokenizer, norm)
+        tokens = _Tokens(self._segmenter, norm)
         severity_score, contributions, boosts = self._score(norm, tokens)
         analysis = _Analysis(severity_score=severity_score, contributions=contributions)
         # "再不回复我就找电视台": the outlet named in a media threat is not the message's topic
@@ -945,7 +1093,7 @@ class Classifier:
                 group, weight = data.terms[term]
                 # positions in ``compact`` are not ``norm``'s; the end of the text has no negator before it
                 candidates.append(("term", "t:" + term, term, weight, len(norm), group))
-        for pattern in data.patterns:
+        for pattern in self._patterns_that_can_match(masked):
             for m in pattern.regex.finditer(masked):
                 candidates.append(("pattern", "p:" + pattern.name, m.group(), pattern.weight, m.start(), pattern.group))
         candidates.sort(key=lambda c: c[4])
@@ -960,7 +1108,7 @@ class Classifier:
                 negator = (
                     self._negator_before(tokens, norm, start)
                     or self._asked_about(norm, start + len(label))
-                    or (self._hypothesis_inside(tokens, start, start + len(label)) if kind == "pattern" else None)
+                    or (self._hypothesis_inside(tokens, norm, start, start + len(label)) if kind == "pattern" else None)
                 )
             if negator is not None:
                 negated.setdefault(key, _Contribution(kind, label, weight, start, group, negator))
@@ -1034,6 +1182,12 @@ class Classifier:
         contributions.extend(negated.values())
         return score, contributions, boosts
 
+    def _patterns_that_can_match(self, text: str) -> list[_Pattern]:
+        """The severity patterns for which ``text`` has a character of each required set, in the data file's
+        order (which orders the candidates that start at the same position)."""
+        patterns = self._severity.patterns
+        return [patterns[index] for index in self._pattern_filter.can_match(text)]
+
     def _asked_about(self, norm: str, end: int) -> str | None:
         """The question ending that makes the clause holding a match (ending at ``end``) a question about it:
         "撞到人怎么办", "纪委的举报电话是多少", "急救点在哪". Not when the rest of the clause reports something
@@ -1050,32 +1204,27 @@ class Classifier:
             return None
         return "?" + ending
 
-    def _hypothesis_inside(self, tokens: _Tokens, start: int, end: int) -> str | None:
+    def _hypothesis_inside(self, tokens: _Tokens, norm: str, start: int, end: int) -> str | None:
         """A clause-wide negator (a hypothesis: 要是, 如果, 万一) standing inside a pattern's own match:
         "过山车要是卡在半空中" is matched from 过山车, so the word before the match never sees 要是."""
-        index = bisect.bisect_left(tokens.starts, start)
-        while index < len(tokens.starts) and tokens.ends[index] <= end:
-            word = tokens.words[index]
-            if word in self._hypotheses:
-                return word
-            index += 1
-        return None
+        if self._hypothesis_words.search(norm, start, end) is None:
+            return None  # none in the matched text: its words need not be cut
+        return next((word for word in tokens.words_from(start, end) if word in self._hypotheses), None)
 
     def _negator_before(self, tokens: _Tokens, norm: str, start: int) -> str | None:
         """The negator cancelling a match at ``start``, if one stands within its window in the same clause."""
         data = self._severity
-        if not data.negators:
-            return None
-        index = bisect.bisect_right(tokens.ends, start)  # tokens[:index] end at or before start
+        if self._negator_words.search(norm, 0, start) is None:
+            return None  # no negator anywhere before the match: its words need not be cut
         # the token that straddles ``start`` contributes its part before the match ("没" of "没受伤")
-        if index < len(tokens.starts) and tokens.starts[index] < start:
-            head = norm[tokens.starts[index] : start]
+        word_start = tokens.word_start(start)
+        if word_start < start:
+            head = norm[word_start:start]
             if data.negators.get(head, 0) >= 1:
                 return head
             if head in data.breakers or _is_clause_break(head):
                 return None
-        for distance, i in enumerate(range(index - 1, -1, -1), start=1):
-            word = tokens.words[i]
+        for distance, word in enumerate(tokens.words_before(start), start=1):
             if word in data.breakers or _is_clause_break(word):
                 return None
             window = data.negators.get(word)
@@ -1139,28 +1288,90 @@ class Classifier:
 
 
 class _Tokens:
-    """Tokens of one normalised message with their character offsets."""
+    """The tokens of one normalised message with their character offsets, for the questions asked about
+    the words at and around a match. Segmenting is the largest part of a classification, and the
+    segmenter cuts each piece of a text on its own (``Segmenter.pieces``), so a piece is cut when a
+    question first reaches into it: most messages are asked about one or two of their clauses, a
+    message in which nothing matched about none."""
 
-    __slots__ = ("ends", "starts", "words")
+    __slots__ = ("_cut", "_piece_starts", "_pieces", "_segmenter", "_size", "_text")
 
-    def __init__(self, tokenizer: jieba.Tokenizer, text: str) -> None:
-        self.words: list[str] = []
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        for word, start, end in tokenizer.tokenize(text, HMM=False):
-            self.words.append(word)
-            self.starts.append(start)
-            self.ends.append(end)
+    def __init__(self, segmenter: Segmenter, text: str) -> None:
+        self._segmenter = segmenter
+        self._text = text
+        self._size = len(text)
+        self._pieces = segmenter.pieces(text)
+        self._piece_starts: list[int] = []
+        offset = 0
+        for piece in self._pieces:
+            self._piece_starts.append(offset)
+            offset += len(piece)
+        # per piece, once cut: its words and their starts and ends in the text
+        self._cut: list[tuple[list[str], list[int], list[int]] | None] = [None] * len(self._pieces)
+
+    def _piece(self, index: int) -> tuple[list[str], list[int], list[int]]:
+        cut = self._cut[index]
+        if cut is None:
+            words = self._segmenter.cut(self._pieces[index])
+            starts: list[int] = []
+            ends: list[int] = []
+            offset = self._piece_starts[index]
+            for word in words:
+                starts.append(offset)
+                offset += len(word)
+                ends.append(offset)
+            cut = self._cut[index] = (words, starts, ends)
+        return cut
+
+    def _piece_at(self, position: int) -> int:
+        """The index of the piece holding the character at ``position`` (0 <= position < size)."""
+        return bisect.bisect_right(self._piece_starts, position) - 1
 
     def straddles(self, start: int, end: int) -> bool:
         """True when a word begins inside the span [start, end) and runs on past its end: the term's tail
         belongs to the next word, so the term was never said (去世 in 去/世界公园, 打人 in 打/人家, 大火 in
         大/火锅, 起火 in 一起/火锅). A term may be whole words, lie inside one word (受伤 in 受伤者), or
         begin inside a word (人死了 in 有人/死/了)."""
-        if not self.starts or end <= start:
+        if end <= start or not self._segmenter.may_straddle(self._text, start, end):
             return False
-        last = bisect.bisect_right(self.starts, end - 1) - 1
-        return last >= 0 and start < self.starts[last] < end < self.ends[last]
+        _, starts, ends = self._piece(self._piece_at(end - 1))
+        last = bisect.bisect_right(starts, end - 1) - 1  # the word holding the span's last character
+        return start < starts[last] < end < ends[last]
+
+    def word_start(self, position: int) -> int:
+        """Where the word holding the character at ``position`` begins (``position`` at the end of the text)."""
+        if position >= self._size:
+            return position
+        _, starts, _ = self._piece(self._piece_at(position))
+        return starts[bisect.bisect_right(starts, position) - 1]
+
+    def words_before(self, position: int) -> Iterator[str]:
+        """The words that end at or before ``position``, nearest first."""
+        if position <= 0 or not self._pieces:
+            return
+        index = self._piece_at(min(position, self._size) - 1)
+        words, _, ends = self._piece(index)
+        yield from reversed(words[: bisect.bisect_right(ends, position)])
+        for earlier in range(index - 1, -1, -1):
+            yield from reversed(self._piece(earlier)[0])
+
+    def words_from(self, start: int, end: int) -> Iterator[str]:
+        """The words that begin at or after ``start``, in order, up to the first one that ends after ``end``."""
+        if start >= self._size:
+            return
+        index = self._piece_at(start)
+        words, starts, ends = self._piece(index)
+        at = bisect.bisect_left(starts, start)
+        while True:
+            for word, word_end in zip(words[at:], ends[at:], strict=True):
+                if word_end > end:
+                    return
+                yield word
+            index += 1
+            if index == len(self._pieces):
+                return
+            words, _, ends = self._piece(index)
+            at = 0
 
 
 _LATIN_RE = re.compile("[a-z]")

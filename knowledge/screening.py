@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,10 +41,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jieba
 import yaml
 
 from knowledge.classifier import normalize
+from knowledge.segmentation import Segmenter
 
 __all__ = [
     "BANNED",
@@ -607,21 +606,6 @@ def _views(original: str) -> tuple[_View, _View]:
     return _View("".join(norm_chars), norm_index), compact
 
 
-_tokenizer_lock = threading.Lock()
-_tokenizer_instance: jieba.Tokenizer | None = None
-
-
-def _tokenizer() -> jieba.Tokenizer:
-    """A private jieba tokenizer (nobody else's add_word changes our segmentation), built once."""
-    global _tokenizer_instance
-    with _tokenizer_lock:
-        if _tokenizer_instance is None:
-            tokenizer = jieba.Tokenizer()
-            tokenizer.initialize()
-            _tokenizer_instance = tokenizer
-        return _tokenizer_instance
-
-
 # --------------------------------------------------------------------------------------------
 # Personal data detectors
 # --------------------------------------------------------------------------------------------
@@ -713,7 +697,9 @@ class Screener:
         self._literal = _alternation(data.literal_terms)
         self._exceptions_compact = _alternation([e for e in data.exceptions if _compact(e) == e])
         self._exceptions_literal = _alternation([e for e in data.exceptions if _compact(e) != e])
-        _tokenizer()
+        # jieba's main dictionary alone, no domain words: the classifier's would change where a word ends.
+        # The dictionary is the one the classifier uses, loaded once per process.
+        self._segmenter = Segmenter()
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Screener:
@@ -767,8 +753,8 @@ class Screener:
             # A term must be whole words: its ends on token boundaries, either of the text with
             # every separator removed (finds "滚。蛋") or of the text cut at sentence punctuation
             # (finds "滚！滚！", which the first reads as the word 滚滚).
-            joined = _boundaries([ctext])
-            cut = _boundaries(_split(ctext, compact.breaks)) if compact.breaks else joined
+            joined = _boundaries(self._segmenter, [ctext])
+            cut = _boundaries(self._segmenter, _split(ctext, compact.breaks)) if compact.breaks else joined
             taken: set[int] = set()  # the longest aligned term at each position
             for s, e, rule in candidates:
                 if s in taken:
@@ -925,18 +911,16 @@ def _split(text: str, breaks: Iterable[int]) -> list[str]:
     return pieces
 
 
-def _boundaries(pieces: Iterable[str]) -> tuple[set[int], set[int]]:
+def _boundaries(segmenter: Segmenter, pieces: Iterable[str]) -> tuple[set[int], set[int]]:
     """Token starts and ends (jieba, no HMM) of consecutive pieces of one text, in its offsets."""
     starts: set[int] = set()
     ends: set[int] = set()
-    tokenizer = _tokenizer()
     offset = 0
     for piece in pieces:
-        if piece:
-            for _word, start, end in tokenizer.tokenize(piece, HMM=False):
-                starts.add(offset + start)
-                ends.add(offset + end)
-        offset += len(piece)
+        for word in segmenter.cut(piece):
+            starts.add(offset)
+            offset += len(word)
+            ends.add(offset)
     return starts, ends
 
 
