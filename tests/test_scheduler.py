@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.alerts import build_scheduler, record_chase
 from bot.config import Settings
 from bot.storage import AlertRecord, Database, Inquiry
-from escalation.scheduler import RedisLeaderLock, Scheduler
+from escalation.notifiers import Alert, Contact
+from escalation.scheduler import _MARK_EVERY, _SENDING_AT_ONCE, RedisLeaderLock, Scheduler, SweepReport
 from tests.conftest import Clock, shanghai
 from tests.test_wechat_webhook import post, push, reply_text
 
@@ -203,3 +206,152 @@ async def test_two_workers_race_for_the_scheduler_lock_and_one_takes_over() -> N
     finally:
         await client.delete(key)
         await client.aclose()
+
+
+# --- many inquiries due at once --------------------------------------------------------------------
+
+RECEIVED = shanghai(2026, 12, 3, 10, 0)  # a winter Thursday; reply hours 08:30–17:30
+AFTER_AN_HOUR = shanghai(2026, 12, 3, 11, 1)
+STAFF, HEAD, INFO_CENTRE, OFFICE, LEADER = (
+    "各处室经办人（示例）", "各处室负责人（示例）", "旅游信息中心值班（示例）", "局办公室（示例）", "分管局领导（示例）")
+# At 11:01 a critical inquiry received at 10:00 (due 11:00, 30 min per rung) has its whole ladder due;
+# a routine one (due 12:00) only its 50% reminder, with the 80% one next at 11:36.
+CRITICAL_ALERTS = {"c1:rung:2": [HEAD], "c1:reminder:50": [STAFF], "c1:rung:3": [INFO_CENTRE, OFFICE],
+                   "c1:reminder:80": [STAFF], "c1:rung:4": [LEADER]}
+ROUTINE_ALERTS = {"c1:reminder:50": [STAFF]}
+
+
+async def open_inquiries(database: Database, *, critical: int, routine: int) -> None:
+    """Open inquiries all received at 10:00, as the pipeline leaves them (`next_alert_at` = receipt).
+    The critical ones come first in the scheduler's order (their `next_alert_at` is a second earlier)."""
+    rows = [
+        {"channel": "wechat", "account": "gh_test", "sender": f"o{n:05d}", "status": "open",
+         "severity": "critical" if n < critical else "routine", "department": "public_service",
+         "department_confidence": 0.9, "score": 3.0 if n < critical else 0.5, "matched": [], "summary": "留言",
+         "received_at": RECEIVED, "due_at": RECEIVED + timedelta(hours=1 if n < critical else 2),
+         "last_message_at": RECEIVED, "cycle": 1, "clock_started_at": RECEIVED,
+         "next_alert_at": RECEIVED - timedelta(seconds=1) if n < critical else RECEIVED, "escalation_level": 0}
+        for n in range(critical + routine)
+    ]
+    async with database.transaction() as session:
+        await session.execute(insert(Inquiry), rows)
+
+
+class CountingNotifier:
+    """Counts every completed send by inquiry and contact; can hang from a given send on."""
+
+    channel = "log"
+
+    def __init__(self, hang_after: int | None = None, calls_to_wait_for: int = 0) -> None:
+        self.sent: Counter[tuple[int, str]] = Counter()
+        self.calls = 0
+        self.hang_after = hang_after
+        self.all_called = asyncio.Event()
+        self.calls_to_wait_for = calls_to_wait_for
+
+    async def send(self, contact: Contact, alert: Alert) -> None:
+        self.calls += 1
+        if self.calls == self.calls_to_wait_for:
+            self.all_called.set()
+        if self.hang_after is not None and self.calls > self.hang_after:
+            await asyncio.Event().wait()  # a send that never returns: the process dies during it
+        self.sent[(alert.inquiry_id, contact.name)] += 1
+
+
+async def test_a_sweep_over_hundreds_of_due_inquiries_records_each_alert_once_and_marks_every_delivery(
+    settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    await open_inquiries(database, critical=300, routine=300)
+    clock.now = AFTER_AN_HOUR
+    scheduler = scheduler_for(settings, database, http, clock)
+    notifier = CountingNotifier()
+    scheduler.notifiers = {"log": notifier}
+
+    reports = [await scheduler.sweep() for _ in range(5)]
+
+    # A batch is 500 inquiries and 500 alerts: 300 × 5 critical and 200 × 1 routine alerts, then the last
+    # 100 routine ones; 1,800 alerts delivered 500 at a time; the last sweep finds nothing left.
+    assert reports == [SweepReport(1700, 500, 0, 0, backlog=True), SweepReport(100, 500, 0, 0, backlog=True),
+                       SweepReport(0, 500, 0, 0, backlog=True), SweepReport(0, 300, 0, 0, backlog=False),
+                       SweepReport(0, 0, 0, 0, backlog=False)]
+    recorded = await alerts(database)
+    async with database.transaction() as session:
+        inquiries = {i.id: i for i in (await session.scalars(select(Inquiry))).all()}
+    expected = {(i.id, key): names for i in inquiries.values()
+                for key, names in (CRITICAL_ALERTS if i.severity == "critical" else ROUTINE_ALERTS).items()}
+    assert len(recorded) == len(expected) == 1800
+    assert {(a.inquiry_id, a.key): [r["name"] for r in a.recipients] for a in recorded} == expected
+    assert {(a.status, a.delivered_at, a.recorded_at, a.by) for a in recorded} == {
+        ("sent", AFTER_AN_HOUR, AFTER_AN_HOUR, "system")}
+    assert all(r["ok"] and r["attempts"] == 1 and r["error"] is None for a in recorded for r in a.recipients)
+    assert {(a.key, a.kind, a.level) for a in recorded} == {
+        ("c1:rung:2", "escalation", 2), ("c1:rung:3", "escalation", 3), ("c1:rung:4", "escalation", 4),
+        ("c1:reminder:50", "reminder", None), ("c1:reminder:80", "reminder", None)}
+    # Each alert went to each of its contacts once (a critical inquiry's two reminders both to the staff).
+    assert notifier.sent == Counter((inquiry_id, name) for (inquiry_id, _), names in expected.items() for name in names)
+    assert {(i.severity, i.escalation_level, i.next_alert_at) for i in inquiries.values()} == {
+        ("critical", 4, None), ("routine", 0, shanghai(2026, 12, 3, 11, 36))}
+
+
+async def test_a_crash_while_delivering_resends_at_most_one_chunk_and_loses_nothing(
+    settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    await open_inquiries(database, critical=0, routine=_MARK_EVERY + _SENDING_AT_ONCE)
+    clock.now = AFTER_AN_HOUR
+    # The first chunk goes out; of the second, half the sends return and the rest hang when the process dies.
+    half = _SENDING_AT_ONCE // 2
+    dying = CountingNotifier(hang_after=_MARK_EVERY + half, calls_to_wait_for=_MARK_EVERY + _SENDING_AT_ONCE)
+    crashing = scheduler_for(settings, database, http, clock)
+    crashing.notifiers = {"log": dying}
+    sweep = asyncio.create_task(crashing.sweep())
+    await dying.all_called.wait()
+    sweep.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sweep
+
+    recorded = await alerts(database)
+    assert len(recorded) == _MARK_EVERY + _SENDING_AT_ONCE  # recording had committed before delivery began
+    assert Counter(a.status for a in recorded) == {"sent": _MARK_EVERY, "pending": _SENDING_AT_ONCE}
+
+    restarted = scheduler_for(settings, database, http, clock)
+    after_restart = CountingNotifier()
+    restarted.notifiers = {"log": after_restart}
+    assert await restarted.sweep() == SweepReport(0, _SENDING_AT_ONCE, 0, 0)
+    assert {a.status for a in await alerts(database)} == {"sent"}
+    sends = dying.sent + after_restart.sent
+    assert len(sends) == _MARK_EVERY + _SENDING_AT_ONCE  # every alert reached its contact
+    assert Counter(sends.values()) == {1: _MARK_EVERY + half, 2: half}  # sent twice: only the unmarked chunk's
+
+
+async def test_run_drains_a_backlog_before_it_first_sleeps(
+    settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await open_inquiries(database, critical=300, routine=300)
+    clock.now = AFTER_AN_HOUR
+    scheduler = scheduler_for(settings, database, http, clock)
+    scheduler.notifiers = {"log": CountingNotifier()}
+    first_sleep = asyncio.Event()
+    state_at_first_sleep: list[tuple[int, int, datetime | None]] = []
+
+    async def sleep_for() -> float:
+        async with database.transaction() as session:
+            pending = len((await session.scalars(select(AlertRecord).where(AlertRecord.status == "pending"))).all())
+            due = len((await session.scalars(select(Inquiry).where(Inquiry.next_alert_at <= clock.now))).all())
+            soonest = await session.scalar(select(Inquiry.next_alert_at).where(Inquiry.next_alert_at.is_not(None))
+                                           .order_by(Inquiry.next_alert_at).limit(1))
+        state_at_first_sleep.append((pending, due, soonest))
+        first_sleep.set()
+        return 3600.0
+
+    monkeypatch.setattr(scheduler, "_sleep_for", sleep_for)
+    running = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(first_sleep.wait(), timeout=120)  # a bound against hanging, not a speed goal
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    # Four batches went out back to back, without the 35 minutes' sleep until the next alert (11:36).
+    assert state_at_first_sleep[0] == (0, 0, shanghai(2026, 12, 3, 11, 36))
+    assert len(await alerts(database)) == 1800
