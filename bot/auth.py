@@ -44,8 +44,21 @@ class LoginResult:
     problem: str | None = None  # for the log; the person is told only "用户名或密码错误" or "稍后再试"
 
 
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a header or JSON string can hold lone surrogates; such a token or password is just wrong.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def token_id(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(_utf8(token)).hexdigest()
 
 
 def actor_of(user: User) -> Actor:
@@ -69,6 +82,8 @@ async def add_user(session: AsyncSession, *, name: str, role: str, department: s
         raise AccountError(f"--department: a {role} sees every department; leave it out")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    if not _is_text(password):
+        raise AccountError("password: not valid UTF-8 text (undecodable bytes; is the input in another encoding?)")
     if await session.scalar(select(User.id).where(User.name == name)) is not None:
         raise AccountError(f"NAME: user {name!r} exists")
     user = User(name=name, role=role, department=department, password_hash=_hasher.hash(password),
@@ -140,6 +155,6 @@ async def logout(session: AsyncSession, token: str, *, now: datetime, actor: str
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash, _utf8(password))
     except (VerificationError, InvalidHashError):
         return False

@@ -31,6 +31,17 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
                                  content_type="application/json")
+    return _encodable(value)
+
+
+def _encodable(value: Any) -> Any:
+    """JSON's "\udc80" escapes decode to lone surrogates, which no database (nor UTF-8) takes: U+FFFD instead."""
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
     return value
 
 

@@ -349,3 +349,15 @@ async def test_a_non_ascii_csrf_token_is_refused_not_a_crash(console: Console) -
     response = await console.client.post(f"/console/inquiries/{inquiry_id}/chase", data={"note": "x"},
                                          headers={"X-CSRF-Token": "你好"})
     assert response.status == 403
+
+
+async def test_undecodable_credentials_are_wrong_credentials_not_a_crash(console: Console) -> None:
+    lone = '{"username": "info", "password": "\\udc80 correct horse"}'
+    response = await console.client.post("/api/login", data=lone, headers={"Content-Type": "application/json"})
+    assert (response.status, await response.json()) == (401, {"error": "wrong username or password"})
+    nobody = '{"username": "\\udc80\\udcff", "password": "\\udc80 correct horse"}'
+    response = await console.client.post("/api/login", data=nobody, headers={"Content-Type": "application/json"})
+    assert response.status == 401
+    response = await console.client.get("/api/inquiries", headers={"Authorization": "Bearer 你好\udc80".encode(
+        "utf-8", "surrogateescape").decode("latin-1")})
+    assert (response.status, await response.json()) == (401, {"error": "login required"})
