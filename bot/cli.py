@@ -70,9 +70,22 @@ def settings_or_exit(config: Path | None, *, channels: bool = True) -> Settings:
         fail(str(exc))
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _database_error(exc: Exception) -> NoReturn:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    fail(f"GUANWEI_DATABASE_URL: cannot use the database: {first}")
+    fail(f"GUANWEI_DATABASE_URL: cannot use the database: {_first_line(exc)}")
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """Whether the database (or the way to it) failed: only then is GUANWEI_DATABASE_URL to blame."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.storage import StorageUnavailable
+
+    # OSError: connection refused, unknown host, timeout, an unwritable SQLite directory.
+    return isinstance(exc, (StorageUnavailable, SQLAlchemyError, OSError))
 
 
 async def _with_current_schema(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -83,12 +96,15 @@ async def _with_current_schema(settings: Settings, work: Callable[[Database], Aw
     try:
         await ensure_current(database.engine, settings.database_url)
         return await work(database)
-    except SchemaOutOfDate as exc:
+    except (SchemaOutOfDate, ConfigError) as exc:
         fail(str(exc))
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:
-        _database_error(exc)
+        if _is_database_error(exc):
+            _database_error(exc)
+        # Not the database's fault, and not one the command knows how to explain: say what it was, in one line.
+        fail(f"unexpected error ({type(exc).__name__}): {_first_line(exc)}")
     finally:
         await database.dispose()
 
@@ -185,7 +201,11 @@ def users_add(
 
     settings = settings_or_exit(config, channels=False)
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        # Bytes, decoded here: whatever the locale makes of stdin, bytes that are not UTF-8 reach add_user as
+        # surrogates, and it says so (never a UnicodeDecodeError, never "the database").
+        stdin = getattr(sys.stdin, "buffer", None)
+        line = stdin.readline() if stdin is not None else sys.stdin.readline().encode("utf-8", "surrogateescape")
+        password = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
     elif sys.stdin.isatty():
         password = getpass.getpass("password: ")
     else:
@@ -586,12 +606,16 @@ def escalations(
 
 
 def _parse_time(value: str, name: str) -> datetime:
+    from bot.inbound import EARLIEST, LATEST
+
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         fail(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2026-12-04T17:45+08:00)")
     if parsed.tzinfo is None:
         fail(f"{name}: {value!r} has no offset; add one (+08:00) or Z")
+    if not EARLIEST <= parsed < LATEST:  # what a message can carry; deadlines and ladders stay inside the calendar
+        fail(f"{name}: {value!r} is outside the years guanwei deals in ({EARLIEST.year}–{LATEST.year - 1})")
     return parsed
 
 
@@ -662,7 +686,7 @@ def deadline(
     received = _parse_time(received_at, "RECEIVED_AT")
     try:
         due = first_response_due(received, severity, settings.sla, BusinessCalendar(settings.reply_hours))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         fail(f"RECEIVED_AT: {exc}")
     print(due.isoformat())
 

@@ -36,8 +36,10 @@ def _scanner(spec: str | None, config: Path | None) -> tuple[ClamdScanner, Media
                          int(media.video_max_mb * MB))
     if spec:
         host, _, port = spec.rpartition(":")
-        if spec.startswith("/") or not port.isdigit():
+        if spec.startswith("/") or not (port.isascii() and port.isdigit()):
             return ClamdScanner(socket=spec, timeout=clamd.timeout_seconds), limits
+        if not 1 <= int(port) <= 65535:
+            fail(f"--clamd: port {port} is not a TCP port (1-65535)")
         return ClamdScanner(host=host or "127.0.0.1", port=int(port), timeout=clamd.timeout_seconds), limits
     return ClamdScanner(socket=clamd.socket, host=clamd.host, port=clamd.port, timeout=clamd.timeout_seconds), limits
 
@@ -119,7 +121,7 @@ def register_command(
     try:
         wanted = Month.parse(month) if month else None
     except ReportError as exc:
-        fail(f"--month: {exc}")
+        fail(str(exc))  # it names --month
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True) as progress:
         task = progress.add_task("读取发布登记", total=2)

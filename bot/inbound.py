@@ -74,8 +74,9 @@ class InvalidInbound(ValueError):
 # C0 and C1 control characters except tab and newlines: PostgreSQL refuses NUL, terminals obey ESC.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _PLATFORM_ID = re.compile(r"[0-9A-Za-z_\-]+")
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# The times guanwei deals in: a message's, and one a person types (`--at`, RECEIVED_AT).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_TEXT_CHARS = 20_000  # WeChat allows 2,048 bytes of text; anything longer is not a person typing
 _MAX_DEDUP_KEY = 255
 
@@ -100,7 +101,7 @@ def checked(message: InboundMessage) -> InboundMessage:
         len(message.platform_msg_id) > 20 or not message.platform_msg_id.isdigit()
     ):
         raise InvalidInbound("message id is not a 64-bit number")
-    if not _EARLIEST <= message.created_at <= _LATEST:
+    if not EARLIEST <= message.created_at <= LATEST:
         raise InvalidInbound("creation time is not a plausible time")
     dedup_key = message.dedup_key
     if len(dedup_key) > _MAX_DEDUP_KEY:

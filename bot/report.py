@@ -88,8 +88,10 @@ class Month:
     @classmethod
     def parse(cls, text: str) -> Month:
         match = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
-        if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1971:
+        if match is None or not 1 <= int(match[2]) <= 12:
             raise ReportError(f"--month: expected YYYY-MM (e.g. 2026-11), got {text!r}")
+        if not 1971 <= int(match[1]) <= 2099:  # and the month after it must exist: 9999-12 has none
+            raise ReportError(f"--month: {text.strip()} is not a month guanwei can hold (1971-01 to 2099-12)")
         return cls(int(match[1]), int(match[2]))
 
     @property

@@ -203,3 +203,71 @@ def test_an_inquiry_number_no_row_can_have_is_no_inquiry(workdir: Path, args: li
     runner.invoke(app, ["init"])
     result = runner.invoke(app, args)
     assert (result.exit_code, result.output) == (2, f"error: INQUIRY_ID: no inquiry {args[1]}\n")
+
+
+@pytest.mark.parametrize("command", [["inquiries"], ["sweep"], ["deadline", "2026-12-04T17:45+08:00"],
+                                     ["media", "check", "x.jpg"], ["classify"]])
+def test_a_ladder_that_cannot_run_is_refused_by_every_command_naming_the_setting(workdir: Path,
+                                                                                 command: list[str]) -> None:
+    import yaml
+
+    from tests.conftest import ROOT
+
+    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    data["escalation"]["reminders_at"] = [1.5]
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = runner.invoke(app, [*command, "--config", "bad.yaml"], input="")
+    assert (result.exit_code, result.output) == (
+        2, "error: bad.yaml: escalation.reminders_at: each fraction must be between 0 and 1\n")
+
+
+def test_a_password_that_is_not_utf8_is_one_line_about_the_password(workdir: Path) -> None:
+    runner.invoke(app, ["init"])
+    result = runner.invoke(app, ["users", "add", "wang2", "--role", "staff", "--department", "market",
+                                 "--password-stdin"], input=b"a long \xff\xfe password\n")
+    assert (result.exit_code, result.output) == (
+        2, "error: password: not valid UTF-8 text (undecodable bytes; is the input in another encoding?)\n")
+    fine = runner.invoke(app, ["users", "add", "wang2", "--role", "staff", "--department", "market",
+                               "--password-stdin"], input="a long 密码 password\n".encode())
+    assert (fine.exit_code, fine.output) == (0, "user wang2 (staff, market) added\n")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["deadline", "9999-12-31T23:59+08:00", "--severity", "critical"],
+     "RECEIVED_AT: '9999-12-31T23:59+08:00' is outside the years guanwei deals in (2000–2099)"),
+    (["sweep", "--at", "1999-12-31T23:59Z"], "--at: '1999-12-31T23:59Z' is outside the years guanwei deals in "
+                                             "(2000–2099)"),
+    (["publishing", "week-check", "--at", "2100-01-01T00:00Z"],
+     "--at: '2100-01-01T00:00Z' is outside the years guanwei deals in (2000–2099)"),
+    (["report", "--month", "9999-12"], "--month: 9999-12 is not a month guanwei can hold (1971-01 to 2099-12)"),
+    (["publishing", "register", "--out", "r.xlsx", "--month", "9999-12"],
+     "--month: 9999-12 is not a month guanwei can hold (1971-01 to 2099-12)"),
+    (["publishing", "register", "--out", "r.xlsx", "--month", "99"],
+     "--month: expected YYYY-MM (e.g. 2026-11), got '99'"),
+    (["media", "check", "photo.jpg", "--clamd", "127.0.0.1:99999"], "--clamd: port 99999 is not a TCP port (1-65535)"),
+])
+def test_out_of_range_input_is_one_line_naming_the_option(workdir: Path, args: list[str], message: str) -> None:
+    runner.invoke(app, ["init"])
+    (workdir / "photo.jpg").write_bytes(b"not really")
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.output) == (2, f"error: {message}\n")
+
+
+def test_a_failure_that_is_not_the_databases_does_not_blame_it(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.inquiries
+
+    async def broken(*_args: object, **_kwargs: object) -> list:  # type: ignore[type-arg]
+        raise ValueError("year 10000 is out of range")
+
+    runner.invoke(app, ["init"])
+    monkeypatch.setattr(bot.inquiries, "inquiry_rows", broken)
+    result = runner.invoke(app, ["inquiries"])
+    assert (result.exit_code, result.output) == (2, "error: unexpected error (ValueError): year 10000 is out of range\n")
+
+
+def test_a_database_that_cannot_be_reached_is_blamed_on_its_url(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUANWEI_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    result = runner.invoke(app, ["inquiries"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: GUANWEI_DATABASE_URL: cannot use the database: ")
+    assert result.output.count("\n") == 1
