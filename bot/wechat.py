@@ -140,6 +140,7 @@ class WeChatEndpoint:
             raise BadPayload(f"malformed XML: {exc}") from None
         if message is None:
             raise BadPayload("empty body")
+        _only_text(message._data)  # wechatpy keeps the parsed XML here
         try:
             inbound = to_inbound(message)
         except (ValueError, OverflowError, OSError):
@@ -180,6 +181,15 @@ class WeChatEndpoint:
         if push.encrypted and self.crypto is not None:
             return self.crypto.encrypt_message(reply, nonce, timestamp)
         return reply
+
+
+def _only_text(data: dict[str, Any]) -> None:
+    """Every field of a WeChat message is text (or empty). xmltodict turns child elements and attributes into
+    a dict and a repeated element into a list: stored, those would read "{'b': 'x'}" — refused instead."""
+    for name, value in data.items():
+        if value is not None and not isinstance(value, str):
+            shape = "a repeated element" if isinstance(value, list) else "child elements or attributes"
+            raise BadPayload(f"{str(name)[:40]!r} is not text ({shape})")
 
 
 def _field(data: dict[str, Any], name: str) -> str:

@@ -255,3 +255,23 @@ async def test_secrets_and_personal_data_never_reach_the_log(client: TestClient,
     assert "stored in inquiry" in log and "refused (403)" in log
     for secret in (*TEST_ENV.values(), AES_KEY, WEIBO_SECRET, OPENID, "13812345678", "410102199003071234"):
         assert secret not in log, secret
+
+
+def _raw_push(content_xml: str) -> str:
+    return (f"<xml><ToUserName>{ACCOUNT}</ToUserName><FromUserName>{OPENID}</FromUserName>"
+            f"<CreateTime>1796263200</CreateTime><MsgType>text</MsgType>{content_xml}<MsgId>6001</MsgId></xml>")
+
+
+@pytest.mark.parametrize(("content_xml", "reason"), [
+    ("<Content><b>x</b></Content>", "'Content' is not text (child elements or attributes)"),
+    ("<Content>a</Content><Content>b</Content>", "'Content' is not text (a repeated element)"),
+    ('<Content lang="zh">你好</Content>', "'Content' is not text (child elements or attributes)"),
+    ("<Content>x</Content><Extra><y/></Extra>", "'Extra' is not text (child elements or attributes)"),
+])
+@pytest.mark.parametrize("aes", [False, True], ids=["plain", "safe-mode"])
+async def test_a_field_that_is_not_text_is_400_with_the_reason_and_not_stored(
+    client: TestClient, database: Database, content_xml: str, reason: str, aes: bool
+) -> None:
+    status, body = await post(client, _raw_push(content_xml), aes=aes)
+    assert (status, body) == (400, f"{reason}\n")
+    assert await stored(database, Message) == 0
