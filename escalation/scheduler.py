@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Protocol
 
 from loguru import logger
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Inquiry, InquiryStatus
@@ -45,6 +45,23 @@ _MARK_EVERY = 50
 # Alerts being sent at the same time: a slow channel (15 s timeout, retries) no longer holds up the
 # rest of the batch, while a mail server or robot sees a handful of connections, not hundreds.
 _SENDING_AT_ONCE = 10
+
+
+_INQUIRIES = Inquiry.__table__
+# Another worker may change an inquiry between this sweep's read and its write (on PostgreSQL nothing
+# locks the row): a follow-up that reopens it or makes it critical sets `next_alert_at` to now. The
+# sweep's plan was made for the inquiry as it was, so it is written only if the inquiry still is.
+_SET_NEXT_ALERT_IF_UNCHANGED = (
+    update(_INQUIRIES)
+    .where(
+        _INQUIRIES.c.id == bindparam("b_id"),
+        _INQUIRIES.c.status == bindparam("b_status"),
+        _INQUIRIES.c.severity == bindparam("b_severity"),
+        _INQUIRIES.c.cycle == bindparam("b_cycle"),
+        _INQUIRIES.c.last_message_at == bindparam("b_last_message_at"),
+    )
+    .values(next_alert_at=bindparam("next_alert_at"), escalation_level=bindparam("escalation_level"))
+)
 
 
 @dataclass(frozen=True)
@@ -182,7 +199,7 @@ class Scheduler:
             due = (
                 await session.execute(
                     select(Inquiry.id, Inquiry.status, Inquiry.severity, Inquiry.cycle, Inquiry.clock_started_at,
-                           Inquiry.received_at, Inquiry.due_at, Inquiry.escalation_level)
+                           Inquiry.received_at, Inquiry.due_at, Inquiry.escalation_level, Inquiry.last_message_at)
                     .where(Inquiry.next_alert_at.is_not(None), Inquiry.next_alert_at <= now)
                     .order_by(Inquiry.next_alert_at)
                     .limit(_BATCH)
@@ -190,10 +207,11 @@ class Scheduler:
             ).all()
             keys = await _recorded_keys(session, [i.id for i in due])
             for inquiry in due:
+                seen = {"b_id": inquiry.id, "b_status": inquiry.status, "b_severity": inquiry.severity,
+                        "b_cycle": inquiry.cycle, "b_last_message_at": inquiry.last_message_at}
                 if inquiry.status != InquiryStatus.OPEN:
                     # Answered or closed: its clock has stopped.
-                    next_times.append({"id": inquiry.id, "next_alert_at": None,
-                                       "escalation_level": inquiry.escalation_level})
+                    next_times.append({**seen, "next_alert_at": None, "escalation_level": inquiry.escalation_level})
                     continue
                 clock = InquiryClock(inquiry.severity, inquiry.cycle, inquiry.clock_started_at or inquiry.received_at,
                                      inquiry.due_at)
@@ -210,14 +228,14 @@ class Scheduler:
                     already.add(step.key)
                     if step.level:
                         level = max(level, step.level)
-                next_times.append({"id": inquiry.id, "next_alert_at": next_fire_at(planned, now, already),
+                next_times.append({**seen, "next_alert_at": next_fire_at(planned, now, already),
                                    "escalation_level": level})
             if new_alerts:
                 # The table's INSERT, not the ORM's: that one fetches every new id back (on SQLite one statement
                 # per row); nothing here needs the ids, so this is a single executemany.
                 await session.execute(insert(AlertRecord.__table__), new_alerts)
             if next_times:
-                await session.execute(update(Inquiry), next_times)
+                await session.execute(_SET_NEXT_ALERT_IF_UNCHANGED, next_times)
         return len(new_alerts), len(due) == _BATCH
 
     async def _deliver_pending(self, now: datetime) -> tuple[int, int, int, bool]:
@@ -231,7 +249,9 @@ class Scheduler:
                     select(AlertRecord, Inquiry)
                     .join(Inquiry, Inquiry.id == AlertRecord.inquiry_id)
                     .where(AlertRecord.status == AlertStatus.PENDING)
-                    .order_by(AlertRecord.fire_at, AlertRecord.id)
+                    # Critical first: at night a batch full of routine alerts waiting for the morning must
+                    # never keep a critical one from going out (R6.1d: one hour, nights included).
+                    .order_by(Inquiry.severity != CRITICAL, AlertRecord.fire_at, AlertRecord.id)
                     .limit(_BATCH)
                 )
             ).all()

@@ -18,8 +18,9 @@ from sqlalchemy import insert, select
 from bot.alerts import build_scheduler, record_chase
 from bot.config import Settings
 from bot.storage import AlertRecord, Database, Inquiry
+from escalation import scheduler as scheduler_module
 from escalation.notifiers import Alert, Contact
-from escalation.scheduler import _MARK_EVERY, _SENDING_AT_ONCE, RedisLeaderLock, Scheduler, SweepReport
+from escalation.scheduler import _BATCH, _MARK_EVERY, _SENDING_AT_ONCE, RedisLeaderLock, Scheduler, SweepReport
 from tests.conftest import Clock, shanghai
 from tests.test_wechat_webhook import post, push, reply_text
 
@@ -355,3 +356,49 @@ async def test_run_drains_a_backlog_before_it_first_sleeps(
     # Four batches went out back to back, without the 35 minutes' sleep until the next alert (11:36).
     assert state_at_first_sleep[0] == (0, 0, shanghai(2026, 12, 3, 11, 36))
     assert len(await alerts(database)) == 1800
+
+
+async def test_r6_1d_at_night_a_critical_alert_goes_out_even_behind_a_full_batch_of_routine_ones_waiting(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    await open_inquiries(database, critical=0, routine=_BATCH)  # received Thursday 10:00, overdue by night
+    clock.now = shanghai(2026, 12, 3, 22, 0)
+    scheduler = scheduler_for(settings, database, http, clock)
+    first = await scheduler.sweep()
+    assert (first.recorded, first.delivered, first.waiting) == (5 * _BATCH, 0, _BATCH)  # whole ladders, held till morning
+
+    await post(client, push("text", Content=STAMPEDE))  # at 22:00, behind 1,500 routine alerts by fire time
+    report = await scheduler.sweep()
+    assert (report.recorded, report.delivered) == (1, 1)
+    async with database.transaction() as session:
+        critical = (await session.scalars(select(AlertRecord).join(Inquiry).where(Inquiry.severity == "critical"))).one()
+    assert (critical.key, critical.status) == ("c1:rung:2", "sent")
+    assert [r["name"] for r in critical.recipients] == ["夜间节假日值班（示例）"]
+
+
+async def test_a_follow_up_written_while_a_sweep_plans_is_not_overwritten_by_the_sweep(
+    settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another worker's pipeline makes the inquiry critical between the sweep's read and its write (on
+    # PostgreSQL nothing locks the row; on SQLite this process's writers take turns, so it cannot happen).
+    if not database.url.startswith("postgresql"):
+        pytest.skip("SQLite serialises this process's writers: the race needs PostgreSQL's concurrent writers")
+    await open_inquiries(database, critical=0, routine=1)
+    clock.now = AFTER_AN_HOUR
+    original = scheduler_module._recorded_keys
+
+    async def follow_up_meanwhile(session, inquiry_ids):  # type: ignore[no-untyped-def]
+        async with database.transaction() as other:  # another connection, committed at once
+            inquiry = (await other.scalars(select(Inquiry))).one()
+            inquiry.severity, inquiry.next_alert_at, inquiry.last_message_at = "critical", AFTER_AN_HOUR, AFTER_AN_HOUR
+        return await original(session, inquiry_ids)
+
+    monkeypatch.setattr(scheduler_module, "_recorded_keys", follow_up_meanwhile)
+    await scheduler_for(settings, database, http, clock).sweep()
+    monkeypatch.setattr(scheduler_module, "_recorded_keys", original)
+    async with database.transaction() as session:
+        inquiry = (await session.scalars(select(Inquiry))).one()
+    assert (inquiry.severity, inquiry.next_alert_at) == ("critical", AFTER_AN_HOUR)  # not the routine plan's 11:36
+    report = await scheduler_for(settings, database, http, clock).sweep()
+    assert report.recorded >= 1  # the next sweep plans the critical ladder
+    assert "c1:rung:2" in {a.key for a in await alerts(database)}
