@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from knowledge.segmentation import Segmenter
+from knowledge.yaml_base import FastSafeLoader
 
 __all__ = [
     "CRITICAL",
@@ -210,7 +211,7 @@ class _DuplicateKeyError(Exception):
         self.key, self.line, self.first_line = key, line, first_line
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(FastSafeLoader):
     """SafeLoader that rejects duplicate keys (PyYAML silently keeps the last) and records lines."""
 
 

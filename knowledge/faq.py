@@ -34,6 +34,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Indel
 
 from knowledge.classifier import normalize
+from knowledge.yaml_base import FastSafeLoader
 
 __all__ = [
     "ANSWER_MAX_CHARS",
@@ -304,7 +305,7 @@ class _DuplicateKey(yaml.YAMLError):
         self.line = line
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(FastSafeLoader):
     """SafeLoader that records the line of every key and list item and rejects duplicate keys."""
 
 

@@ -45,6 +45,7 @@ import yaml
 
 from knowledge.classifier import normalize
 from knowledge.segmentation import Segmenter
+from knowledge.yaml_base import FastSafeLoader
 
 __all__ = [
     "BANNED",
@@ -263,7 +264,7 @@ class _DuplicateKey(Exception):
         self.key, self.line, self.first = key, line, first
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(FastSafeLoader):
     """SafeLoader that rejects duplicate keys (PyYAML keeps the last silently) and records lines."""
 
 
