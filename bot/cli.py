@@ -555,7 +555,8 @@ def show(
             return {
                 **inquiry_row(inquiry, settings),
                 "messages": [{"direction": m.direction, "kind": m.kind, "at": m.recorded_at.astimezone(settings.tz)
-                              .isoformat(), "content": m.content} for m in messages],
+                              .isoformat(), "content": m.content, "author": m.author, "delivery": m.delivery_status,
+                              "delivery_reason": m.delivery_reason} for m in messages],
                 "alerts": [alert_row(record, inq, settings) for record, inq in alerts],
             }
 
@@ -572,10 +573,23 @@ def show(
     for message in found["messages"]:
         arrow = "→ 网友" if message["direction"] == "out" else "网友 →"
         out.print(f"  {message['at'][5:16].replace('T', ' ')} {arrow} " + escape(f"[{message['kind']}] ")
-                  + escape(strip_controls(message["content"])), highlight=False)
+                  + escape(strip_controls(message["content"])) + _delivery_note(message), highlight=False)
     for alert in found["alerts"]:
         out.print(f"  ! {alert['fire_at'][5:16].replace('T', ' ')} {alert['kind']} {alert['level'] or ''} "
                   f"{alert['status']}", highlight=False)
+
+
+def _delivery_note(message: dict) -> str:  # type: ignore[type-arg]
+    """A staff answer's fate, as the console shows it; one that did not reach the netizen is marked ✗."""
+    from bot.outbound import DELIVERED, STATUS_NAMES
+
+    status = message.get("delivery")
+    if not status:
+        return ""  # the immediate replies and the netizen's own messages
+    by = f"{message['author']}, " if message.get("author") else ""
+    reason = f": {message['delivery_reason']}" if message.get("delivery_reason") else ""
+    mark = "" if status == DELIVERED else "[bold red]✗[/] "
+    return f"  ({mark}{escape(by + STATUS_NAMES.get(status, status) + strip_controls(reason))})"
 
 
 @app.command()

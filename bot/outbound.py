@@ -36,7 +36,8 @@ Decisions, with their sources:
   purpose: an answer wrongly marked undeliverable would never be retried.
 - Weibo text: cut to `bot.weibo.REPLY_TEXT_LIMIT` (300) characters, as for passive replies.
 
-Tokens never reach a log or a reason; openids and Weibo ids are logged masked (`bot.logs.mask_id`).
+No part of a token or secret, and no URL query string, reaches a log or a reason; openids and Weibo
+ids are logged masked (`bot.logs.mask_id`).
 """
 
 from __future__ import annotations
@@ -56,14 +57,14 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from bot.inbound import Channel
-from bot.logs import mask_id, mask_text
+from bot.logs import mask_id, mask_text, redact_secrets
 from bot.weibo import ELLIPSIS, REPLY_TEXT_LIMIT, encode_reply_data, graphemes, truncate_text
-from escalation.notifiers import redact
 
 __all__ = [
     "DELIVERED",
     "FAILED",
     "STATUSES",
+    "STATUS_NAMES",
     "UNDELIVERABLE",
     "WECHAT_TEXT_MAX_BYTES",
     "WECHAT_UNDELIVERABLE",
@@ -80,6 +81,7 @@ DELIVERED = "delivered"
 UNDELIVERABLE = "undeliverable"
 FAILED = "failed"
 STATUSES = (DELIVERED, UNDELIVERABLE, FAILED)
+STATUS_NAMES = {DELIVERED: "已送达", UNDELIVERABLE: "无法送达", FAILED: "发送失败"}  # as staff read them
 
 WECHAT_TEXT_MAX_BYTES = 2048
 WEIBO_REPLY_PATH = "/2/messages/reply.json"
@@ -137,10 +139,8 @@ def cut_utf8(text: str, max_bytes: int) -> str:
 
 
 def _mask_secrets(text: str, secrets: Iterable[str | None]) -> str:
-    for secret in secrets:
-        if secret and len(secret) > 4:
-            text = text.replace(secret, f"{secret[:4]}…")
-    return mask_text(redact(text))
+    """No part of a secret, no query string (requests quotes the token URL with its secret), no personal data."""
+    return mask_text(redact_secrets(text, secrets))
 
 
 # --- WeChat --------------------------------------------------------------------------------------

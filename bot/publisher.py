@@ -29,6 +29,7 @@ from wechatpy import WeChatClient
 from wechatpy.client.api.base import BaseWeChatAPI
 from wechatpy.exceptions import WeChatClientException
 
+from bot.logs import redact_secrets
 from bot.weibo import truncate_text
 
 WEIBO_SHARE_PATH = "/2/statuses/share.json"
@@ -122,7 +123,7 @@ class WeChatPublisher:
             publish_id = WeChatFreePublishAPI(client).submit(media_id)
         except WeChatClientException as exc:
             return ChannelOutcome(self.channel, False, None,
-                                  f"微信接口拒绝发布（{exc.errcode}：{str(exc.errmsg or '')[:200]}）")
+                                  f"微信接口拒绝发布（{exc.errcode}：{redact_secrets(str(exc.errmsg or ''))[:200]}）")
         except requests.RequestException as exc:
             return ChannelOutcome(self.channel, False, None, f"连接微信接口失败（{type(exc).__name__}），请稍后重试")
         except (KeyError, TypeError, ValueError) as exc:

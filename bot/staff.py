@@ -30,10 +30,14 @@ class Refused(ValueError):
 
 @dataclass(frozen=True)
 class AnswerResult:
-    sent: bool
+    recorded: bool  # screening let it through: it was handed to the platform and kept in the conversation
     verdict: Verdict
-    delivery: DeliveryOutcome | None = None
+    delivery: DeliveryOutcome | None = None  # what the platform did with it: only "delivered" reached the netizen
     message_id: int | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.delivery is not None and self.delivery.delivered
 
 
 @dataclass

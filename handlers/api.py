@@ -140,13 +140,17 @@ async def answer(request: web.Request) -> web.Response:
         return _not_found()
     except staff.Refused as exc:
         return web.json_response({"error": str(exc)}, status=400)
-    if not result.sent:
-        return web.json_response({"sent": False, "screening": result.verdict.to_dict()}, status=422)
+    if not result.recorded:
+        return web.json_response({"delivered": False, "sent": False, "recorded": False,
+                                  "screening": result.verdict.to_dict()}, status=422)
+    # 200: the answer is recorded either way; `delivered` (and `sent`, its older name) is true only when the
+    # platform accepted it for the netizen. Otherwise `delivery` says undeliverable or failed and `reason` why.
     delivery = result.delivery
-    return web.json_response({"sent": True, "message_id": result.message_id,
+    return web.json_response({"delivered": result.delivered, "sent": result.delivered, "recorded": True,
+                              "message_id": result.message_id,
                               "delivery": delivery.status if delivery else None,
                               "reason": delivery.reason if delivery else None,
-                              "screening": result.verdict.to_dict()})
+                              "screening": result.verdict.to_dict()}, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
 @routes.post("/api/inquiries/{inquiry_id}/transfer")
@@ -220,7 +224,9 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-def _op(summary: str, *, body: dict[str, Any] | None = None, public_: bool = False) -> dict[str, Any]:
+def _op(summary: str, *, body: dict[str, Any] | None = None, public_: bool = False,
+        responses: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An operation; `body` maps each required field to its JSON schema (anything else: a string)."""
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {"200": {"description": "OK"}, "401": {"description": "login required"},
@@ -232,9 +238,34 @@ def _op(summary: str, *, body: dict[str, Any] | None = None, public_: bool = Fal
         operation["responses"] = {"200": {"description": "OK"}, "401": {"description": "wrong credentials"},
                                   "429": {"description": "too many attempts"}}
     if body:
+        properties = {name: schema if isinstance(schema, dict) else {"type": "string"} for name, schema in body.items()}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "properties": {k: {"type": "string"} for k in body}, "required": list(body)}}}}
+            "type": "object", "properties": properties, "required": list(body)}}}}
+    operation["responses"].update(responses or {})
     return operation
+
+
+def _json_of(description: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "type": "object", "properties": properties}}}}
+
+
+_SCREENING = {"type": "object", "description": "findings of the R9/R10 screening"}
+_ANSWERED = _json_of(
+    "The answer is recorded in the conversation. Whether it reached the netizen is `delivered`: false when the "
+    "platform refused it for good (`delivery` undeliverable) or it could not be sent (`delivery` failed: platform "
+    "unreachable, no app secret); `reason` says why.", {
+        "delivered": {"type": "boolean", "description": "the platform accepted it for the netizen"},
+        "sent": {"type": "boolean", "description": "the same as delivered (its older name)"},
+        "recorded": {"type": "boolean", "enum": [True]},
+        "message_id": {"type": "integer"},
+        "delivery": {"type": "string", "enum": ["delivered", "undeliverable", "failed"]},
+        "reason": {"type": "string", "nullable": True},
+        "screening": _SCREENING})
+_BLOCKED = _json_of("Screening blocked the answer: nothing was sent or recorded (a head may override with "
+                    "`override_reason`)", {"delivered": {"type": "boolean", "enum": [False]},
+                                           "sent": {"type": "boolean", "enum": [False]},
+                                           "recorded": {"type": "boolean", "enum": [False]}, "screening": _SCREENING})
 
 
 _ID = [{"name": "inquiry_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
@@ -252,7 +283,7 @@ OPENAPI: dict[str, Any] = {
         "/api/inquiries/{inquiry_id}": {"parameters": _ID, "get": _op("One inquiry with its messages and alerts")},
         "/api/inquiries/{inquiry_id}/answer": {"parameters": _ID, "post": _op(
             "Screen and send an answer through the platform (422 with findings when screening blocks it)",
-            body={"text": 1})},
+            body={"text": 1}, responses={"200": _ANSWERED, "422": _BLOCKED})},
         "/api/inquiries/{inquiry_id}/transfer": {"parameters": _ID, "post": _op(
             "Transfer to another department with a reason (R6.2)", body={"department": 1, "reason": 1})},
         "/api/inquiries/{inquiry_id}/close": {"parameters": _ID, "post": _op(

@@ -14,6 +14,7 @@ from bot import auth, report, staff
 from bot.access import ROLE_NAMES
 from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, SCREENER, SETTINGS
 from bot.ids import record_id
+from bot.outbound import STATUS_NAMES
 from bot.replies import inquiry_ref
 from handlers.web_auth import ACTOR, COOKIE, CSRF, CSRF_FIELD, TOKEN, actor, form_value, public, remote, requires
 
@@ -22,7 +23,7 @@ KINDS = {"text": "文字", "image": "图片", "voice": "语音", "video": "视�
          "location": "位置", "link": "链接", "event": "事件", "unknown": "其他"}
 STATUS = {"open": "待答复", "answered": "已答复", "closed": "已关闭"}
 ALERT_KINDS = {"reminder": "催办提醒", "escalation": "逐级上报", "chase": "人工催办"}
-DELIVERY = {"delivered": "已送达", "undeliverable": "无法送达", "failed": "发送失败"}
+DELIVERY = STATUS_NAMES
 ACTIONS = {"answer": "答复", "transfer": "转交", "close.spam": "标记为垃圾信息", "close.duplicate": "标记为重复留言",
            "close.settled": "线下办结", "chase": "催办"}
 
@@ -145,7 +146,7 @@ async def answer_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=NOT_FOUND) from None
     except staff.Refused as exc:
         return await _render_inquiry(request, inquiry_id, {"error": str(exc), "draft": text}, status=400)
-    if not result.sent:
+    if not result.recorded:
         return await _render_inquiry(request, inquiry_id, {"verdict": result.verdict, "draft": text}, status=400)
     raise web.HTTPSeeOther(f"/console/inquiries/{inquiry_id}")
 

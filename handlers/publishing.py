@@ -633,7 +633,9 @@ OPENAPI["paths"].update({
     "/api/posts/{post_id}/approve": {"parameters": _POST, "post": _op("A leader approves the post")},
     "/api/posts/{post_id}/proofread": {"parameters": _POST, "post": _op("The information centre proofreads")},
     "/api/pushes": {"post": _op("Plan a push of 1–4 proofread posts (R4.3) in the window or with a reason (R4.4)",
-                                body={"posts": 1, "planned_at": 1})},
+                                body={"posts": {"type": "array", "minItems": 1, "items": {
+                                    "type": "integer", "minimum": 1, "maximum": ID_MAX}},
+                                    "planned_at": {"type": "string", "example": "2026-12-07T10:30+08:00"}})},
     "/api/pushes/{push_id}/publish": {"parameters": _PUSH, "post": _op("Publish on WeChat and Weibo; register")},
     "/api/pushes/week": {"get": _op("This week's push check (R4.3)")},
     "/api/register": {"get": _op("The publication register (R5.3), ?month=YYYY-MM")},

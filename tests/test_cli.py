@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.storage import Inquiry
 from tests.conftest import TEST_ENV
 
 runner = CliRunner()
+NOW = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+
+
+def an_inquiry(**fields: Any) -> Inquiry:
+    return Inquiry(**{"channel": "wechat", "account": "gh_1", "sender": "oX", "severity": "routine",
+                      "department": "arts", "department_confidence": 0.9, "score": 0.0, "matched": [],
+                      "summary": "请问演出票怎么退", "received_at": NOW, "due_at": NOW, "last_message_at": NOW,
+                      **fields})
+
+
+def init_with(*rows: object) -> None:
+    """`guanwei init`, then `rows` written to its database in order (the first inquiry is number 1)."""
+    from bot.config import load_settings
+    from bot.storage import Database
+
+    runner.invoke(app, ["init"])
+    database_url = load_settings().database_url
+
+    async def add() -> None:
+        database = Database(database_url)
+        async with database.transaction() as session:
+            for row in rows:
+                session.add(row)
+                await session.flush()
+        await database.dispose()
+
+    asyncio.run(add())
 
 
 def test_classify_reads_plain_and_json_lines(workdir: Path) -> None:
@@ -78,25 +109,8 @@ def test_serve_on_a_busy_port_is_one_line(workdir: Path) -> None:
 
 
 def test_inquiries_table_shows_follower_text_literally(workdir: Path) -> None:
-    import asyncio
-    from datetime import UTC, datetime
-
-    from bot.config import load_settings
-    from bot.storage import Database, Inquiry
-
-    runner.invoke(app, ["init"])
-    settings = load_settings()
-
-    async def add() -> None:
-        database = Database(settings.database_url)
-        now = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
-        async with database.transaction() as session:
-            session.add(Inquiry(channel="weibo", account="1", sender="2", severity="routine", department="market",
-                                department_confidence=0.9, score=0.0, matched=[], summary="[reverse]假冒[/reverse]",
-                                received_at=now, due_at=now, last_message_at=now))
-        await database.dispose()
-
-    asyncio.run(add())
+    init_with(an_inquiry(channel="weibo", account="1", sender="2", department="market",
+                         summary="[reverse]假冒[/reverse]"))
     result = runner.invoke(app, ["inquiries"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "[reverse]假冒[/reverse]" in result.output
@@ -158,26 +172,7 @@ def test_deadline_bad_input_is_one_line(workdir: Path, args: list[str], named: s
 
 
 def test_r7_3b_chase_sweep_and_escalations_from_the_command_line(workdir: Path) -> None:
-    import asyncio
-    from datetime import UTC, datetime
-
-    from bot.config import load_settings
-    from bot.storage import Database, Inquiry
-
-    runner.invoke(app, ["init"])
-    settings = load_settings()
-
-    async def add() -> None:
-        database = Database(settings.database_url)
-        now = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
-        async with database.transaction() as session:
-            session.add(Inquiry(channel="wechat", account="gh_1", sender="oX", severity="routine", department="arts",
-                                department_confidence=0.9, score=0.0, matched=[], summary="请问演出票怎么退",
-                                received_at=now, due_at=datetime(2026, 12, 3, 4, 0, tzinfo=UTC),
-                                last_message_at=now, clock_started_at=now, next_alert_at=now))
-        await database.dispose()
-
-    asyncio.run(add())
+    init_with(an_inquiry(due_at=datetime(2026, 12, 3, 4, 0, tzinfo=UTC), clock_started_at=NOW, next_alert_at=NOW))
     assert runner.invoke(app, ["chase", "1", "--by", "信息中心", "--note", "请尽快"]).exit_code == 0
     assert runner.invoke(app, ["chase", "99", "--by", "x"]).exit_code == 2
     swept = runner.invoke(app, ["sweep", "--at", "2026-12-03T12:01+08:00"])
@@ -192,6 +187,26 @@ def test_r7_3b_chase_sweep_and_escalations_from_the_command_line(workdir: Path) 
 def test_show_prints_the_conversation(workdir: Path) -> None:
     runner.invoke(app, ["init"])
     assert runner.invoke(app, ["show", "7"]).exit_code == 2
+
+
+def test_show_marks_answers_that_did_not_reach_the_netizen(workdir: Path) -> None:
+    from bot.storage import Message
+
+    init_with(an_inquiry(), *(Message(inquiry_id=1, direction="out", channel="wechat", account="gh_1", sender="oX",
+                                      kind="text", content=f"答复{n}", recorded_at=NOW, fields={}, author="zhang",
+                                      delivery_status=status, delivery_reason=reason)
+                              for n, (status, reason) in enumerate([("failed", "连接微信接口失败，请稍后重试"),
+                                                                    ("undeliverable", "对方已取消关注公众号"),
+                                                                    ("delivered", None)])))
+    result = runner.invoke(app, ["show", "1"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines() if "答复" in line]
+    assert lines == ["12-03 10:00 → 网友 [text] 答复0  (✗ zhang, 发送失败: 连接微信接口失败，请稍后重试)",
+                     "12-03 10:00 → 网友 [text] 答复1  (✗ zhang, 无法送达: 对方已取消关注公众号)",
+                     "12-03 10:00 → 网友 [text] 答复2  (zhang, 已送达)"]
+    shown = json.loads(runner.invoke(app, ["show", "1", "--json"]).stdout)
+    assert [(m["delivery"], m["delivery_reason"]) for m in shown["messages"]] == [
+        ("failed", "连接微信接口失败，请稍后重试"), ("undeliverable", "对方已取消关注公众号"), ("delivered", None)]
 
 
 HUGE = "99999999999999999999999"

@@ -81,7 +81,8 @@ async def test_r6_2_staff_answer_reaches_the_netizen_and_leaves_the_queue(consol
     response = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": answer},
                                          headers=headers)
     assert response.status == 200, await response.text()
-    assert (await response.json())["delivery"] == "delivered"
+    assert {k: (await response.json())[k] for k in ("delivery", "delivered", "sent", "recorded")} == {
+        "delivery": "delivered", "delivered": True, "sent": True, "recorded": True}
     received = await (await console.platform.get("/received")).json()
     assert received[-1]["text"] == answer and received[-1]["channel"] == "wechat"
     assert await (await console.client.get("/api/inquiries", headers=headers)).json() == []
@@ -97,6 +98,7 @@ async def test_undeliverable_answer_is_an_outcome_shown_to_staff(console: Consol
                                          json={"text": "您好！已转市场管理处核查。"}, headers=headers)
     body = await response.json()
     assert response.status == 200 and body["delivery"] == "undeliverable" and body["reason"]
+    assert (body["delivered"], body["sent"], body["recorded"]) == (False, False, True)  # recorded, not sent
     detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).json()
     assert detail["status"] == "open"  # not delivered: the clock still runs
     assert detail["messages"][-1]["delivery"] == "undeliverable"
@@ -260,6 +262,14 @@ async def test_openapi_document_lists_the_api(console: Console) -> None:
     assert document["openapi"].startswith("3.")
     assert {"/api/login", "/api/inquiries", "/api/inquiries/{inquiry_id}", "/api/inquiries/{inquiry_id}/answer",
             "/api/inquiries/{inquiry_id}/transfer"} <= set(document["paths"])
+    answered = document["paths"]["/api/inquiries/{inquiry_id}/answer"]["post"]["responses"]["200"]
+    fields = answered["content"]["application/json"]["schema"]["properties"]
+    assert set(fields) == {"delivered", "sent", "recorded", "message_id", "delivery", "reason", "screening"}
+    assert fields["delivery"]["enum"] == ["delivered", "undeliverable", "failed"]
+    posts = document["paths"]["/api/pushes"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert posts["properties"]["posts"] == {"type": "array", "minItems": 1,
+                                            "items": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}
+    assert posts["required"] == ["posts", "planned_at"]
 
 
 async def test_outbound_without_platform_secrets_fails_with_a_reason(settings: Settings) -> None:
@@ -361,3 +371,61 @@ async def test_undecodable_credentials_are_wrong_credentials_not_a_crash(console
     response = await console.client.get("/api/inquiries", headers={"Authorization": "Bearer 你好\udc80".encode(
         "utf-8", "surrogateescape").decode("latin-1")})
     assert (response.status, await response.json()) == (401, {"error": "login required"})
+
+
+async def _answer_with(settings: Settings, database: Database, classifier: Classifier, clock: Clock,
+                       env: dict[str, str]) -> tuple[int, dict, list[str]]:  # type: ignore[type-arg]
+    from loguru import logger
+
+    async with database.transaction() as session:
+        await add_user(session, name="staff_market", role="staff", department="market", password=PASSWORD,
+                       departments=list(settings.departments), now=clock.now)
+    app = create_app(settings, database=database, classifier=classifier, clock=clock, env=env)
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{message}")
+    try:
+        async with TestClient(TestServer(app)) as client:
+            status, _ = await post(client, push("text", Content="导游强制购物怎么办"))
+            assert status == 200
+            async with database.transaction() as session:
+                inquiry_id = (await session.scalars(select(Inquiry.id))).one()
+            headers = await api_login(client, "staff_market")
+            response = await client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": "您好！已受理。"},
+                                         headers=headers)
+            body = await response.json()
+    finally:
+        logger.remove(sink)
+    return response.status, body, lines
+
+
+async def test_an_answer_without_an_app_secret_is_recorded_but_not_delivered(
+    settings: Settings, database: Database, classifier: Classifier, clock: Clock
+) -> None:
+    status, body, _ = await _answer_with(settings, database, classifier, clock, env={})
+    assert status == 200
+    assert {k: body[k] for k in ("delivered", "sent", "recorded", "delivery", "reason")} == {
+        "delivered": False, "sent": False, "recorded": True, "delivery": "failed",
+        "reason": "未配置微信公众号发送（缺少 AppID/AppSecret），答复未发出"}
+
+
+async def test_an_unreachable_platform_leaves_no_part_of_the_secret_in_the_reply_the_audit_or_the_log(
+    settings: Settings, database: Database, classifier: Classifier, clock: Clock
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings.file.platform_api.wechat_base_url = f"http://127.0.0.1:{closed}/cgi-bin/"
+    status, body, lines = await _answer_with(settings, database, classifier, clock,
+                                             env={"GUANWEI_WECHAT_APPSECRET": APPSECRET})
+    assert (status, body["delivered"], body["sent"], body["delivery"]) == (200, False, False, "failed")
+    assert body["reason"].startswith("连接微信接口失败，请稍后重试（ConnectionError: HTTPConnectionPool(")
+    assert "/cgi-bin/token?[redacted] " in body["reason"]
+    async with database.transaction() as session:
+        audit = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "answer"))).one()
+    assert audit.detail["reason"] == body["reason"]
+    logged = "\n".join(lines)
+    assert "/cgi-bin/token?[redacted] " in logged
+    for place in (body["reason"], logged):
+        assert APPSECRET[:4] not in place and "secret=" not in place and APPID not in place

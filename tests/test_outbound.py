@@ -177,7 +177,9 @@ async def test_wechat_platform_unreachable_is_failed_and_token_free(log_lines: l
         sender.close()
 
     assert outcome.status == FAILED and outcome.reason is not None and "连接微信接口失败" in outcome.reason
-    assert APPSECRET not in outcome.reason and APPSECRET not in "".join(log_lines)
+    assert "/cgi-bin/token?[redacted] " in outcome.reason  # requests quotes the token URL: its query goes whole
+    for place in (outcome.reason, "".join(log_lines)):
+        assert APPSECRET[:4] not in place and "secret=" not in place
 
 
 async def test_wechat_wrong_secret_is_failed_without_leaking_it(platform: Platform) -> None:
@@ -391,3 +393,27 @@ async def test_run_fake_platform_serves_until_cancelled(http: aiohttp.ClientSess
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+@pytest.mark.parametrize(("text", "redacted"), [
+    ("Max retries exceeded with url: /cgi-bin/token?grant_type=client_credential&appid=wx1&secret=s3cr3t (Caused",
+     "Max retries exceeded with url: /cgi-bin/token?[redacted] (Caused"),
+    ("POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abcd-1234 failed",
+     "POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?[redacted] failed"),
+    ("form access_token=2.00abc&type=text", "form access_token=[redacted]&type=text"),
+    ('{"secret": "s3cr3t"}', '{"secret": "[redacted]"}'),
+    (f"bare {APPSECRET} here", "bare [redacted] here"),
+    ("路径 /a/b?x=1，好；3/4? ok", "路径 /a/b?[redacted]，好；3/4? ok"),
+])
+def test_redaction_removes_query_strings_and_secrets_whole(text: str, redacted: str) -> None:
+    from bot.logs import redact_secrets
+
+    assert redact_secrets(text, [APPSECRET]) == redacted
+
+
+def test_every_log_line_is_redacted(log_lines: list[str]) -> None:
+    from bot.logs import install_masking
+
+    install_masking()  # as the app factory and the CLI do
+    logger.warning("robot https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abcd1234 down; key=abcd…")
+    assert log_lines[-1].strip() == "robot https://qyapi.weixin.qq.com/cgi-bin/webhook/send?[redacted] down; key=[redacted]"
