@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import random
 import signal
 import time
@@ -98,8 +100,16 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
                          request.method, request.path, exc)
             return web.Response(status=503, text="storage unavailable, retry later\n")
         except web.HTTPException as exc:
-            if exc.status >= 400:
-                logger.warning("{} {} refused ({}): {}", request.method, request.path, exc.status, exc.reason)
+            if exc.status < 400:
+                raise
+            problem = _problem(exc)
+            logger.warning("{} {} refused ({}): {}", request.method, request.path, exc.status, problem)
+            if _is_api(request) and exc.content_type != "application/json":
+                # /api speaks JSON even where aiohttp answers for it: unknown path (404), wrong method (405),
+                # body too large (413), and handlers' plain-text refusals.
+                headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+                return web.json_response({"error": problem}, status=exc.status, headers=headers,
+                                         dumps=lambda o: json.dumps(o, ensure_ascii=False))
             raise
         except Exception as exc:
             # The traceback goes through the masking patcher like any message: bound SQL parameters
@@ -109,6 +119,19 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
             return web.Response(status=500, text="internal error\n")
         response.headers["X-Request-Id"] = request_id
         return response
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _problem(exc: web.HTTPException) -> str:
+    """What the refusal says: its own text, or its reason phrase when it has only aiohttp's "404: Not Found"."""
+    text = (exc.text or "").strip()
+    if exc.content_type == "application/json":
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return str(json.loads(text)["error"])
+    return exc.reason if not text or text == f"{exc.status}: {exc.reason}" else text
 
 
 async def _to_console(_request: web.Request) -> web.StreamResponse:

@@ -49,6 +49,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def fail_about(name: object, problem: object) -> NoReturn:
+    """`name: problem` on one line; said once when the problem already starts with the name (library errors
+    about a file often do: "faq.txt: unknown file type")."""
+    text, prefix = str(problem), f"{name}:"
+    fail(text if text.startswith(prefix) else f"{prefix} {text}")
+
+
 def _no_inquiry(inquiry_id: int) -> NoReturn:
     fail(f"INQUIRY_ID: no inquiry {inquiry_id}")
 
@@ -172,7 +179,7 @@ def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
     except FaqFormatError as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}")
+        fail_about(path, exc.strerror or exc)
     if not entries and not merge:
         fail(f"{path}: no entries; importing it would empty the live knowledge base")
 
@@ -287,7 +294,7 @@ def kb_export(
     try:
         dump_entries(entries, out_file)
     except (FaqFormatError, OSError) as exc:
-        fail(f"{out_file}: {exc}")
+        fail_about(out_file, exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
     out.print(f"FAQ: {len(entries)} entries written to {out_file}", highlight=False)
 
 
@@ -444,7 +451,7 @@ def _faq_entries_for_classify(settings: Settings, faq_file: Path | None) -> list
     except FaqFormatError as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"{faq_file}: {exc.strerror or exc}")
+        fail_about(faq_file, exc.strerror or exc)
 
 
 def _classify_input(line: str) -> tuple[str, str | None]:
@@ -479,7 +486,7 @@ def evaluate_command(
     try:
         examples = load_examples(file, departments=list(settings.departments))
     except (ValueError, OSError) as exc:
-        fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
+        fail_about(file, getattr(exc, "strerror", None) or exc)
     if not examples:
         fail(f"{file}: no examples")
     try:

@@ -286,3 +286,17 @@ def test_a_database_that_cannot_be_reached_is_blamed_on_its_url(workdir: Path, m
     assert result.exit_code == 2
     assert result.output.startswith("error: GUANWEI_DATABASE_URL: cannot use the database: ")
     assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["kb", "export", "--out", "nu"], "nu: unknown file type '(none)': use .yaml, .yml or .csv"),
+    (["kb", "import", "nu"], "nu: unknown file type '(none)': use .yaml, .yml or .csv"),
+    (["eval", "none.jsonl"], "none.jsonl: file not found"),
+    (["publishing", "register", "--out", "r.xlsx", "--month", "2026-13"],
+     "--month: expected YYYY-MM (e.g. 2026-11), got '2026-13'"),
+])
+def test_an_error_names_its_file_or_option_once(workdir: Path, args: list[str], message: str) -> None:
+    runner.invoke(app, ["init"])
+    (workdir / "nu").touch()
+    result = runner.invoke(app, args)
+    assert (result.exit_code, result.output) == (2, f"error: {message}\n")

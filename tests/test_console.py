@@ -429,3 +429,21 @@ async def test_an_unreachable_platform_leaves_no_part_of_the_secret_in_the_reply
     assert "/cgi-bin/token?[redacted] " in logged
     for place in (body["reason"], logged):
         assert APPSECRET[:4] not in place and "secret=" not in place and APPID not in place
+
+
+async def test_api_refusals_are_json_even_where_aiohttp_answers(console: Console) -> None:
+    headers = await api_login(console.client, "info")
+    console.client.session.cookie_jar.clear()
+    unknown = await console.client.get("/api/nothing-here", headers=headers)
+    assert (unknown.status, unknown.content_type, await unknown.json()) == (404, "application/json",
+                                                                          {"error": "Not Found"})
+    month = await console.client.get("/api/register?month=2026-13", headers=headers)
+    assert (month.status, await month.json()) == (400, {"error": "月份格式为 YYYY-MM"})
+    huge = await console.client.post("/api/inquiries/1/answer", data=b"x" * 300_000,
+                                     headers={**headers, "Content-Type": "application/json"})
+    assert (huge.status, await huge.json()) == (413, {"error": "Maximum request body size 262144 exceeded."})
+    wrong_method = await console.client.delete("/api/inquiries", headers=headers)
+    assert (wrong_method.status, await wrong_method.json()) == (405, {"error": "Method Not Allowed"})
+    assert "GET" in wrong_method.headers["Allow"]
+    page = await console.client.get("/console/nothing-here", headers=headers)
+    assert page.status == 404 and page.content_type == "text/plain"  # the console's pages are not the API
