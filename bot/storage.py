@@ -263,6 +263,30 @@ def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _as_storage_failure(exc: BaseException) -> BaseException:
+    """What a caller of `run_write` is told: a duplicate is its own to resolve, a database failure is
+    `StorageUnavailable` (the platform retries), anything else is the work's own exception."""
+    if isinstance(exc, IntegrityError) or not isinstance(exc, DBAPIError | OSError):
+        return exc
+    failure = StorageUnavailable(str(exc).splitlines()[0])
+    failure.__cause__ = exc
+    return failure
+
+
+# SQLite's primary result codes that concern the database, not one statement (SQLITE_ERROR, 1, is a
+# statement's own: a missing table, a syntax error): BUSY LOCKED NOMEM READONLY IOERR CORRUPT FULL
+# CANTOPEN AUTH NOTADB.
+_SQLITE_FAILING = {5, 6, 7, 8, 10, 11, 13, 14, 23, 26}
+
+
+def _database_itself_failing(result: object) -> bool:
+    """Locked past its busy timeout, disk full or failing, file gone: whatever is written next fails too."""
+    if not isinstance(result, StorageUnavailable):
+        return False
+    code = getattr(getattr(result.__cause__, "orig", None), "sqlite_errorcode", None)
+    return code is None or code & 0xFF in _SQLITE_FAILING
+
+
 # How many pushes one SQLite transaction may carry: enough to absorb a burst, few enough that one slow
 # batch does not hold the pushes behind it long.
 _GROUP_COMMIT_MAX = 64
@@ -295,9 +319,11 @@ class Database:
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         # `run_write` on SQLite: group commit on a writer thread of its own, with a plain pysqlite connection.
         # Pushes that arrive while a batch is being written wait in `_pending` and go together into the next
-        # transaction, each in a savepoint of its own: one fsync for the batch instead of one per push, and one
-        # hop to the thread and back (aiosqlite hops for every statement, each hop waiting for the busy event
-        # loop). A push is still acknowledged only after the commit that holds it has returned.
+        # transaction: one fsync for the batch instead of one per push, and one hop to the thread and back
+        # (aiosqlite hops for every statement, each hop waiting for the busy event loop). A push is still
+        # acknowledged only after the commit that holds it has returned; if anything in a batch fails, the
+        # batch is rolled back and each push written again alone (savepoints would cost every push two
+        # statements more for the rare failure).
         self._writer_engine: Engine | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
         self._pending: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
@@ -312,9 +338,10 @@ class Database:
     async def run_write(self, work: Callable[[Session], T]) -> T:
         """Run `work(session)` in a write transaction and return its result once that transaction is committed.
 
-        The work is plain synchronous SQLAlchemy and must not commit; on SQLite it shares its transaction with
-        other pushes' work, isolated by a savepoint, so its own exception undoes only its own writes. Failures
-        surface as `StorageUnavailable` (and `IntegrityError` as itself), as with `transaction`."""
+        The work is plain synchronous SQLAlchemy, must not commit, and may run more than once (on SQLite it
+        shares a transaction with other pushes' work; if that transaction fails, it runs again alone), so it
+        reads what it needs inside. Its own exception undoes only its own writes. Failures surface as
+        `StorageUnavailable` (and `IntegrityError` as itself), as with `transaction`."""
         if self._writer_thread is None:
             try:
                 async with self.sessions() as session, session.begin():
@@ -336,10 +363,11 @@ class Database:
                 batch, self._pending = self._pending[:_GROUP_COMMIT_MAX], self._pending[_GROUP_COMMIT_MAX:]
                 works = [work for work, _ in batch]
                 results = await self._write_in_thread(works)
-                if len(batch) > 1 and any(isinstance(result, StorageUnavailable) for result in results):
-                    # One work's statement may have failed the shared transaction: each alone, so that
-                    # one poisonous push cannot keep failing the pushes that happen to share its batch.
-                    results = [(await self._write_in_thread([work]))[0] for work in works]
+                failure = next((result for result in results if isinstance(result, BaseException)), None)
+                if len(batch) > 1 and failure is not None and not _database_itself_failing(failure):
+                    # Something in the batch failed and the batch was rolled back: each alone now, so that a
+                    # failure (a duplicate push, a poisonous one, a bug) is its own caller's and nobody else's.
+                    results = await self._write_one_at_a_time(works)
                 for (_, done), result in zip(batch, results, strict=True):
                     if done.done():
                         continue
@@ -348,33 +376,29 @@ class Database:
                     else:
                         done.set_result(result.value)
 
+    async def _write_one_at_a_time(self, works: list[Callable[[Session], Any]]) -> list[_Written | BaseException]:
+        results: list[_Written | BaseException] = []
+        for work in works:
+            [result] = await self._write_in_thread([work])
+            results.append(result)
+            if _database_itself_failing(result):
+                # The rest would only wait for the database again, one by one; their platforms retry them all.
+                results.extend([result] * (len(works) - len(results)))
+                break
+        return results
+
     async def _write_in_thread(self, works: list[Callable[[Session], Any]]) -> list[_Written | BaseException]:
         assert self._writer_thread is not None
         try:
             return await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._write_batch, works)
-        except (DBAPIError, OSError) as exc:
-            failure = StorageUnavailable(str(exc).splitlines()[0])
-            failure.__cause__ = exc
-            return [failure] * len(works)
         except BaseException as exc:  # every waiter must hear of it, whatever it is
-            return [exc] * len(works)
+            return [_as_storage_failure(exc)] * len(works)
 
     def _write_batch(self, works: list[Callable[[Session], Any]]) -> list[_Written | BaseException]:
-        """In the writer thread: every work in a savepoint of one transaction, committed once."""
+        """In the writer thread: every work in one transaction, committed once; any failure rolls it all back."""
         assert self._writer_engine is not None
-        results: list[_Written | BaseException] = []
         with Session(self._writer_engine, expire_on_commit=False) as session, session.begin():
-            for work in works:
-                try:
-                    with session.begin_nested():
-                        results.append(_Written(work(session)))
-                except IntegrityError as exc:
-                    results.append(exc)  # e.g. another worker stored the same push: for this caller to resolve
-                except (DBAPIError, OSError):
-                    raise  # the database itself failed: the whole batch fails, and the platforms retry it
-                except Exception as exc:  # this work's own failure, for its caller alone
-                    results.append(exc)
-        return results
+            return [_Written(work(session)) for work in works]
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:

@@ -101,3 +101,25 @@ async def test_batches_above_the_group_limit_are_all_written(tmp_path, calls: in
             assert await session.scalar(select(func.count()).select_from(Message)) == calls
     finally:
         await database.dispose()
+
+
+async def test_a_database_locked_by_another_process_is_storage_unavailable_for_the_whole_batch(tmp_path) -> None:
+    import sqlite3
+
+    from bot.migrate import upgrade_engine
+
+    path = tmp_path / "locked.sqlite3"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade_engine(database.engine)
+    other_process = sqlite3.connect(path, isolation_level=None)
+    try:
+        other_process.execute("BEGIN IMMEDIATE")  # holds the write lock past our busy timeout
+        results = await asyncio.gather(*(database.run_write(store(f"k{n}")) for n in range(5)),
+                                       return_exceptions=True)
+        assert all(isinstance(result, StorageUnavailable) for result in results)  # the platforms retry them
+        other_process.execute("ROLLBACK")
+        await database.run_write(store("after"))
+        assert await stored_keys(database) == {"after"}
+    finally:
+        other_process.close()
+        await database.dispose()
