@@ -137,6 +137,12 @@ def _file(media: Media) -> tuple[str, io.BytesIO, str]:
                                                                                           "octet-stream"))
 
 
+def weibo_status(article: Article) -> str:
+    """Title and body cut to Weibo's limit, ending in the source, which is never cut off (R8.2)."""
+    source = f"（来源：{truncate_text(article.source, WEIBO_STATUS_LIMIT // 2)}）"
+    return truncate_text(f"【{article.title}】{article.body}", WEIBO_STATUS_LIMIT - len(source)) + source
+
+
 class WeiboPublisher:
     channel = "weibo"
 
@@ -149,7 +155,7 @@ class WeiboPublisher:
     async def publish(self, article: Article) -> ChannelOutcome:
         form = aiohttp.FormData()
         form.add_field("access_token", self._token)
-        form.add_field("status", truncate_text(f"【{article.title}】{article.body}", WEIBO_STATUS_LIMIT))
+        form.add_field("status", weibo_status(article))
         image = next((m for m in article.media if m.kind == "image"), None)
         if image is not None:
             form.add_field("pic", io.BytesIO(image.content), filename=image.filename, content_type=MIME[image.format])

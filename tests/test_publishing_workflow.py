@@ -104,6 +104,7 @@ async def test_r5_1_r5_2_an_important_post_goes_from_draft_to_the_register(desk:
     assert wechat[0]["title"] == NEW["title"] and "来源：市博物馆" in wechat[0]["content"]
     assert wechat[0]["thumb_media_id"] in fake.materials and fake.materials[wechat[0]["thumb_media_id"]]["type"] == "image"
     assert weibo[0]["text"].startswith(f"【{NEW['title']}】") and weibo[0]["pic"] == "cover.jpg"
+    assert weibo[0]["text"].endswith(f"（来源：{NEW['source']}）")  # R8.2 on Weibo too
 
     status, rows = await desk.call("info", "GET", "/api/register")
     assert status == 200 and [r["channel"] for r in rows] == ["wechat", "weibo"]  # type: ignore[index,union-attr]
@@ -243,3 +244,11 @@ async def test_r4_3_the_weekly_warning_reaches_the_information_centre(settings: 
     async with database.transaction() as session:
         entry = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "push.week_warning"))).one()
     assert entry.detail["published"] == 0
+
+
+def test_r8_2_a_long_weibo_post_is_cut_before_its_source_never_the_source() -> None:
+    from bot.publisher import WEIBO_STATUS_LIMIT, Article, weibo_status
+
+    status = weibo_status(Article(title="标题", body="正文很长。" * 100, source="市文化广电和旅游局", author="局办公室"))
+    assert len(status) <= WEIBO_STATUS_LIMIT
+    assert status.endswith("…（来源：市文化广电和旅游局）")
