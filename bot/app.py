@@ -117,6 +117,9 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
             trace = "".join(traceback.format_exception(exc))
             logger.error("{} {} failed unexpectedly: {}", request.method, request.path, trace)
             return web.Response(status=500, text="internal error\n")
+        if response.status >= 400:  # a refusal the handler answered itself (a form's error page, an API 400)
+            logger.warning("{} {} refused ({}): {}", request.method, request.path, response.status,
+                           _answered_problem(response))
         response.headers["X-Request-Id"] = request_id
         return response
 
@@ -132,6 +135,18 @@ def _problem(exc: web.HTTPException) -> str:
         with contextlib.suppress(ValueError, KeyError, TypeError):
             return str(json.loads(text)["error"])
     return exc.reason if not text or text == f"{exc.status}: {exc.reason}" else text
+
+
+def _answered_problem(response: web.StreamResponse) -> str:
+    """The reason in a refusal's body: the API's {"error": …}, a plain text's first line; a page's is in the page."""
+    body = response.text if isinstance(response, web.Response) and response.body is not None else None
+    if body and response.content_type == "application/json":
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return str(json.loads(body)["error"])[:300]
+        return response.reason
+    if body and response.content_type == "text/plain":
+        return body.strip().splitlines()[0][:300] if body.strip() else response.reason
+    return f"{response.reason} (the reason is on the page)" if body else response.reason
 
 
 async def _to_console(_request: web.Request) -> web.StreamResponse:
@@ -177,11 +192,13 @@ def create_app(
     )
     env = environment() if env is None else env
     db = database or Database(settings.database_url)
+    screener = screener or Screener.load()
     knowledge = KnowledgeHolder(
         db,
         departments=settings.departments,
         fallback=settings.file.fallback_department,
         load_classifier=(lambda: classifier) if classifier is not None else None,
+        screener=screener,
     )
     app[SETTINGS] = settings
     app[DATABASE] = db
@@ -196,7 +213,7 @@ def create_app(
     app[EVENTS] = events
     app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock, state, metrics)
 
-    app[SCREENER] = screener or Screener.load()
+    app[SCREENER] = screener
     setup_templates(app)
     app.add_routes(health.routes)
     app.add_routes(console.routes)

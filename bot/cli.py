@@ -182,6 +182,15 @@ def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
         fail_about(path, exc.strerror or exc)
     if not entries and not merge:
         fail(f"{path}: no entries; importing it would empty the live knowledge base")
+    from bot.knowledge_runtime import unfit_answers
+    from knowledge.screening import Screener
+
+    unfit = unfit_answers(entries, Screener.load())
+    for entry_id, why in unfit.items():
+        err.print(f"{path}: entry {entry_id}: {why}", highlight=False, soft_wrap=True)
+    if unfit:
+        fail(f"{path}: {len(unfit)} answer(s) fail the answer screening (R9, R10), nothing imported: "
+             "an FAQ answer is sent with nobody reading it first", code=1)
 
     async def save(database: Database) -> tuple[int, int]:
         async with database.transaction() as session:

@@ -19,6 +19,7 @@ from bot.storage import Database, FaqRecord, StorageUnavailable
 from knowledge import Classifier, KnowledgeDataError
 from knowledge.classifier import DATA_DIR
 from knowledge.faq import FaqEntry, FaqFormatError, FaqMatcher, FillerWords, entries_from_dicts
+from knowledge.screening import Screener
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,17 @@ async def load_faq_entries(database: Database) -> list[FaqEntry]:
     return entries_from_dicts([record_to_dict(r) for r in records])
 
 
+def unfit_answers(entries: Collection[FaqEntry], screener: Screener) -> dict[str, str]:
+    """Entries whose answer the answer screening blocks (R9, R10: uncivil wording, personal data…), with
+    why. An FAQ answer goes out with no person reading it first, so it must pass what staff answers pass."""
+    unfit = {}
+    for entry in entries:
+        verdict = screener.screen(entry.answer)
+        if verdict.blocked:
+            unfit[entry.id] = "；".join(finding.message for finding in verdict.blocking)
+    return unfit
+
+
 def _files_version(data_dir: Path) -> tuple[object, ...]:
     return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in data_dir.glob("*") if p.is_file()))
 
@@ -64,8 +76,10 @@ class KnowledgeHolder:
         fallback: str,
         data_dir: Path = DATA_DIR,
         load_classifier: Callable[[], Classifier] | None = None,
+        screener: Screener | None = None,
     ) -> None:
         self.database = database
+        self.screener = screener
         self.data_dir = data_dir
         self.load_classifier = load_classifier or (
             lambda: Classifier.load(data_dir, departments=departments, fallback=fallback)
@@ -103,6 +117,11 @@ class KnowledgeHolder:
                     raise
                 logger.error("word lists not reloaded, the previous ones stay in service: {}", exc)
                 return False
+            if self.screener is not None and (unfit := unfit_answers(entries, self.screener)):
+                # Written into the database some other way than `guanwei kb import`, which refuses them.
+                logger.error("FAQ entries not answered with, their answers fail the answer screening: {}",
+                             "; ".join(f"{entry_id}: {why}" for entry_id, why in unfit.items()))
+                entries = [entry for entry in entries if entry.id not in unfit]
             try:
                 FillerWords.default.cache_clear()  # the filler list is a data file too: read it again
                 matcher = FaqMatcher(entries)

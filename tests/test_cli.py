@@ -145,6 +145,19 @@ def test_kb_import_of_a_broken_file_is_one_line_and_changes_nothing(workdir: Pat
     assert missing.exit_code == 2 and "nope.yaml" in missing.output
 
 
+def test_r10_kb_import_refuses_answers_that_fail_the_answer_screening(workdir: Path) -> None:
+    runner.invoke(app, ["init"])
+    (workdir / "phone.yaml").write_text(
+        "- id: hotline\n  question: 投诉电话是多少\n  answer: 请拨打张三手机13812345678\n"
+        "- id: hours\n  question: 几点开门\n  answer: 您好，每天9点开放。\n", encoding="utf-8")
+    result = runner.invoke(app, ["kb", "import", "phone.yaml", "--merge"])
+    assert result.exit_code == 1, result.output
+    assert "entry hotline" in result.output and "nothing imported" in result.output
+    assert "13812345678" not in result.output  # the finding names it masked
+    exported = runner.invoke(app, ["kb", "export", "--out", "now.yaml"])
+    assert "13812345678" not in (workdir / "now.yaml").read_text(encoding="utf-8") and exported.exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("received", "severity", "due"),
     [

@@ -55,3 +55,20 @@ async def test_imported_faq_is_picked_up_without_restart(faq_client: TestClient,
     assert await faq_client.server.app[KNOWLEDGE].reload() is True  # what the watcher does every few seconds
     _, after = await post(faq_client, push("text", sender="oBBBBBBBBBBBBBBBBBBBBBBBBBBB", Content=question))
     assert "22:00闭馆" in reply_text(after)
+
+
+async def test_r10_an_faq_answer_that_fails_the_answer_screening_is_never_sent(
+    faq_client: TestClient, database: Database
+) -> None:
+    # Written straight into the database (`guanwei kb import` refuses it): a personal phone number.
+    async with database.transaction() as session:
+        await save_faq_entries(session, [{
+            "id": "night-duty", "question": "夜里找谁值班", "answer": "夜里请拨打张三手机13812345678。",
+            "alternates": [], "department": "info_center", "tags": [],
+        }], shanghai(2026, 12, 3, 10, 1), replace_all=False)
+    assert await faq_client.server.app[KNOWLEDGE].reload() is True
+    _, body = await post(faq_client, push("text", Content="夜里找谁值班"))
+    text = reply_text(body)
+    assert "13812345678" not in text and "自动答复" not in text and "已登记" in text
+    [inquiry] = await inquiries(database)
+    assert (inquiry.status, inquiry.faq_id) == ("open", None)  # a person answers it
