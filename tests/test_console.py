@@ -447,3 +447,19 @@ async def test_api_refusals_are_json_even_where_aiohttp_answers(console: Console
     assert "GET" in wrong_method.headers["Allow"]
     page = await console.client.get("/console/nothing-here", headers=headers)
     assert page.status == 404 and page.content_type == "text/plain"  # the console's pages are not the API
+
+
+async def test_a_refusal_a_handler_answers_itself_is_logged_with_its_reason(console: Console) -> None:
+    from loguru import logger
+
+    headers = await api_login(console.client, "info")
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message).strip()), level="WARNING", format="{message}")
+    try:
+        await console.client.post("/api/pushes", json={"posts": [10**30]}, headers=headers)
+        console.client.session.cookie_jar.clear()
+        await console.client.get("/api/inquiries")  # no session
+    finally:
+        logger.remove(sink)
+    assert lines == ["POST /api/pushes refused (400): posts: a list of post ids (whole numbers from 1 to 2147483647)",
+                     "GET /api/inquiries refused (401): login required"]
