@@ -12,6 +12,12 @@ regular expressions in ``knowledge/data/severity.yaml`` (each with a comment say
 weighs what it weighs), negation and question-about handling, small bonuses for combinations
 and intensity. ``Classifier.explain`` lists every contribution.
 
+A second opinion (``knowledge.second_opinion``: a logistic regression on character n-grams, weights in
+``knowledge/data/second_opinion.json``) catches critical messages written in words the lists do not have:
+a message is critical when the word lists say so or the model's probability reaches its threshold, and
+``matched`` then says so ("相似案例判断 62%") followed by the n-grams that weighed most. Without the file the
+word lists decide alone.
+
 Load once, classify many: ``Classifier.load()`` reads and validates the data files, builds a
 segmenter with the domain user dictionary (``knowledge.segmentation``: jieba's segmentation over its
 main dictionary, which is loaded once per process and shared with the screener), and compiles the
@@ -21,6 +27,7 @@ matchers; ``classify`` does no I/O and never raises on any ``str``.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 import re
 import unicodedata
@@ -36,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from knowledge.second_opinion import SECOND_OPINION_FILE, SecondOpinion
 from knowledge.segmentation import Segmenter
 from knowledge.yaml_base import FastSafeLoader
 
@@ -47,6 +55,7 @@ __all__ = [
     "Classification",
     "Classifier",
     "KnowledgeDataError",
+    "SecondOpinion",
     "normalize",
 ]
 
@@ -63,6 +72,8 @@ CRITICAL = "critical"
 MAX_CHARS = 20_000
 
 _FALLBACK_CONFIDENCE = 0.0
+# First entry of ``matched`` when the second opinion made a message critical: "judged by similar cases 62%"
+SECOND_OPINION_LABEL = "相似案例判断"
 _MASK = "\x00"  # masked spans of benign phrases; normalisation removes real control characters
 
 
@@ -78,6 +89,8 @@ class Classification:
     score: float  # severity score; critical when >= the threshold
     matched: tuple[str, ...]  # the terms that decided it: severity terms first, then department terms
     faq: str | None = None  # FAQ question id (the FAQ knowledge base is a later issue)
+    # p(critical) of the second opinion (knowledge.second_opinion); None when it is not loaded
+    second_opinion: float | None = None
 
     @property
     def is_critical(self) -> bool:
@@ -91,6 +104,7 @@ class Classification:
             "score": self.score,
             "matched": list(self.matched),
             "faq": self.faq,
+            "second_opinion": None if self.second_opinion is None else round(self.second_opinion, 4),
         }
 
 
@@ -694,6 +708,54 @@ def _load_userdict(path: Path) -> list[tuple[str, int | None]]:
     return entries
 
 
+def _load_second_opinion(path: Path) -> SecondOpinion | None:
+    """The second opinion's weights (``knowledge.train_second_opinion`` writes the file), or None when the
+    file does not exist: the word lists then decide alone. Anything else wrong raises KnowledgeDataError."""
+    src = _Source(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnowledgeDataError(f"{path}: cannot read: {exc}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise src.error("JSON", f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+    doc = src.mapping(doc, "top level")
+    src.keys(doc, "", {"about", "ngram", "bias", "threshold", "weights"}, required=("bias", "threshold", "weights"))
+    if "about" in doc and not isinstance(doc["about"], str | Mapping):
+        raise src.error("about", f"must be a string or a mapping, got {type(doc['about']).__name__}")
+    ngram = doc.get("ngram", [1, 3])
+    if (
+        not isinstance(ngram, list)
+        or len(ngram) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in ngram)
+        or not 1 <= ngram[0] <= ngram[1]
+    ):
+        raise src.error("ngram", f"must be [shortest, longest] with 1 <= shortest <= longest, got {ngram!r}")
+    low, high = ngram
+
+    def finite(value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise src.error(where, f"must be a finite number, got {value!r}")
+        return float(value)
+
+    bias = finite(doc["bias"], "bias")
+    threshold = finite(doc["threshold"], "threshold")
+    if not 0.0 < threshold < 1.0:
+        raise src.error("threshold", f"must lie between 0 and 1 (a probability), got {threshold!r}")
+    raw_weights = src.mapping(doc["weights"], "weights")
+    if not raw_weights:
+        raise src.error("weights", "no weights")
+    weights: dict[str, float] = {}
+    for gram, weight in raw_weights.items():
+        if not low <= len(gram) <= high:
+            raise src.error(f"weights[{gram!r}]", f"n-gram length {len(gram)} is outside ngram {ngram!r}")
+        weights[gram] = finite(weight, f"weights[{gram!r}]")
+    return SecondOpinion(bias=bias, threshold=threshold, weights=weights, ngram=(low, high), source=str(path))
+
+
 # --------------------------------------------------------------------------------------------
 # Matching
 # --------------------------------------------------------------------------------------------
@@ -892,6 +954,8 @@ class _Analysis:
     department: str = ""
     department_confidence: float = 0.0
     department_terms: list[tuple[str, float, int]] = field(default_factory=list)
+    norm: str = ""  # the normalised text analysed
+    second_opinion: float | None = None  # its p(critical), when a second opinion is loaded
 
 
 def _is_clause_break(token: str) -> bool:
@@ -914,8 +978,10 @@ class Classifier:
         department_terms: dict[str, tuple[str, float]],
         userdict: list[tuple[str, int | None]],
         fallback: str,
+        second_opinion: SecondOpinion | None = None,
     ) -> None:
         self._severity = severity
+        self._second_opinion = second_opinion
         self._department_names = dict(department_names)
         self._department_order = {key: index for index, key in enumerate(department_names)}
         self._department_terms = dict(department_terms)
@@ -953,14 +1019,17 @@ class Classifier:
         departments: Collection[str] | None = None,
         fallback: str = "info_center",
     ) -> Classifier:
-        """Read and validate ``severity.yaml``, ``departments.yaml`` and ``userdict.txt`` from ``data_dir``
-        (default ``knowledge/data``). When ``departments`` (the configured keys) is given, every department
-        in the data and the fallback must be among them. Raises KnowledgeDataError on any problem, before
-        the segmenter is built (which loads jieba's dictionary, slowly, the first time in a process)."""
+        """Read and validate ``severity.yaml``, ``departments.yaml``, ``userdict.txt`` and, when it exists,
+        ``second_opinion.json`` from ``data_dir`` (default ``knowledge/data``; without the last one the word
+        lists decide alone and ``second_opinion`` is None: the caller may say so). When ``departments`` (the
+        configured keys) is given, every department in the data and the fallback must be among them. Raises
+        KnowledgeDataError on any problem, before the segmenter is built (which loads jieba's dictionary,
+        slowly, the first time in a process)."""
         data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
         severity = _load_severity(data_dir / SEVERITY_FILE)
         names, terms = _load_departments(data_dir / DEPARTMENTS_FILE)
         userdict = _load_userdict(data_dir / USERDICT_FILE)
+        second_opinion = _load_second_opinion(data_dir / SECOND_OPINION_FILE)
         departments_path = data_dir / DEPARTMENTS_FILE
         for combo in severity.combinations:
             if combo.department is not None and combo.department not in names:
@@ -983,13 +1052,18 @@ class Classifier:
                 )
         elif fallback not in names:
             raise KnowledgeDataError(f"{departments_path}: fallback department {fallback!r} is not defined in the file")
-        return cls(severity, names, terms, userdict, fallback)
+        return cls(severity, names, terms, userdict, fallback, second_opinion)
 
     # -- public ------------------------------------------------------------------------------
 
     @property
     def threshold(self) -> float:
         return self._severity.threshold
+
+    @property
+    def second_opinion(self) -> SecondOpinion | None:
+        """The second opinion in use, or None (its file was absent at load: the word lists decide alone)."""
+        return self._second_opinion
 
     @property
     def departments(self) -> dict[str, str]:
@@ -1007,9 +1081,11 @@ class Classifier:
         """``classify(text).to_dict()`` plus the threshold and every contribution: counted and negated
         terms, patterns, combinations, intensity, and the winning department's terms."""
         analysis = self._analyse(text)
+        opinion = self._second_opinion
         return {
             **self._decide(analysis).to_dict(),
             "threshold": self._severity.threshold,
+            "second_opinion_threshold": opinion.threshold if opinion is not None else None,
             "contributions": [
                 {
                     "kind": c.kind,
@@ -1033,12 +1109,20 @@ class Classifier:
             key=lambda c: (-c.weight, c.start),
         )
         labels = [c.label for c in counted] + [term for term, _, _ in analysis.department_terms]
+        critical = score >= self._severity.threshold
+        p = analysis.second_opinion
+        opinion = self._second_opinion
+        if not critical and opinion is not None and p is not None and p >= opinion.threshold:
+            # The model made it critical: say so first, then the n-grams that weighed most for it.
+            critical = True
+            labels = [f"{SECOND_OPINION_LABEL} {math.floor(p * 100)}%", *opinion.evidence(analysis.norm), *labels]
         return Classification(
-            severity=CRITICAL if score >= self._severity.threshold else ROUTINE,
+            severity=CRITICAL if critical else ROUTINE,
             department=analysis.department,
             department_confidence=analysis.department_confidence,
             score=score,
             matched=tuple(dict.fromkeys(labels)),
+            second_opinion=p,
         )
 
     def _analyse(self, text: str) -> _Analysis:
@@ -1046,7 +1130,9 @@ class Classifier:
         norm = normalize(_as_text(text)[: 2 * MAX_CHARS])[:MAX_CHARS]
         tokens = _Tokens(self._segmenter, norm)
         severity_score, contributions, boosts = self._score(norm, tokens)
-        analysis = _Analysis(severity_score=severity_score, contributions=contributions)
+        analysis = _Analysis(severity_score=severity_score, contributions=contributions, norm=norm)
+        if self._second_opinion is not None:
+            analysis.second_opinion = self._second_opinion.probability(norm)
         # "再不回复我就找电视台": the outlet named in a media threat is not the message's topic
         threat_spans = [
             (c.start, c.start + len(c.label))

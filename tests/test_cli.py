@@ -55,7 +55,8 @@ def test_classify_reads_plain_and_json_lines(workdir: Path) -> None:
     assert [line["severity"] for line in lines[:2]] == ["critical", "routine"]
     assert lines[0]["department"] == "market" and lines[1]["department"] == "public_service"
     assert lines[0]["matched"] and lines[0]["faq"] is None
-    assert set(lines[0]) == {"severity", "department", "confidence", "score", "matched", "faq"}
+    assert set(lines[0]) == {"severity", "department", "confidence", "score", "matched", "faq", "second_opinion"}
+    assert 0.0 <= lines[0]["second_opinion"] <= 1.0  # p(critical) of the second opinion, 4 decimals
 
 
 def test_serve_without_secrets_is_one_line_naming_the_setting(workdir: Path) -> None:
