@@ -29,6 +29,7 @@ from bot.replies import ReplyWriter
 from bot.shared_state import InProcessState, SharedState
 from bot.storage import KNOWLEDGE_BASE, Database, Direction, Inquiry, InquiryStatus, Message, StorageUnavailable
 from escalation.calendar import BusinessCalendar
+from escalation.ladder import InquiryClock, due_now, next_fire_at, plan
 from escalation.sla import first_response_due
 from knowledge import Classification
 from knowledge.faq import FaqMatch
@@ -97,6 +98,7 @@ class Pipeline:
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         self._conversations = KeyedLocks()
         self.on_inquiry_changed: list[Callable[[], None]] = []  # e.g. wake the scheduler
+        self.ladder = settings.file.escalation.ladder()
         self.state = state or InProcessState()
         self.metrics = metrics or Metrics()
 
@@ -139,6 +141,13 @@ class Pipeline:
             return outcome
         finally:
             del self._in_flight[key]
+
+    def _first_alert_at(self, severity: str, now: datetime, due: datetime) -> datetime | None:
+        """When the scheduler must first look at a new inquiry: now for a critical one (rung 2 at once, R6.1d),
+        a routine one's first reminder otherwise — so that a burst of routine questions does not send the
+        scheduler through each of them at once, holding the database while pushes wait."""
+        planned = plan(InquiryClock(severity, 1, now, due), self.ladder, self.calendar)
+        return now if due_now(planned, now, set()) else next_fire_at(planned, now, set())
 
     def _is_critical(self, message: InboundMessage) -> bool:
         return bool(message.text) and self.knowledge.current.classifier.classify(message.text).severity == CRITICAL
@@ -270,7 +279,7 @@ class Pipeline:
                 last_message_at=now,
                 cycle=1,
                 clock_started_at=now,
-                next_alert_at=now,  # the scheduler plans its reminders (and a critical one's alert) now
+                next_alert_at=self._first_alert_at(severity, now, due),
                 escalation_level=0,
             )
             if faq is not None:

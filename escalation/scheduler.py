@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from loguru import logger
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Inquiry, InquiryStatus
@@ -45,6 +45,20 @@ _MARK_EVERY = 50
 # Alerts being sent at the same time: a slow channel (15 s timeout, retries) no longer holds up the
 # rest of the batch, while a mail server or robot sees a handful of connections, not hundreds.
 _SENDING_AT_ONCE = 10
+
+
+_DUE = (
+    select(Inquiry.id, Inquiry.status, Inquiry.severity, Inquiry.cycle, Inquiry.clock_started_at, Inquiry.received_at,
+           Inquiry.due_at, Inquiry.escalation_level, Inquiry.last_message_at)
+    .where(Inquiry.next_alert_at.is_not(None))
+    .order_by(Inquiry.next_alert_at)
+)
+# What a follow-up changes; a plan made before such a change is not written.
+_STATE = select(Inquiry.id, Inquiry.status, Inquiry.severity, Inquiry.cycle, Inquiry.last_message_at)
+
+
+def _state(row: Row[Any]) -> tuple[object, ...]:
+    return (row.status, row.severity, row.cycle, row.last_message_at)
 
 
 _INQUIRIES = Inquiry.__table__
@@ -191,52 +205,53 @@ class Scheduler:
     async def _record_due(self, now: datetime) -> tuple[int, bool]:
         """Record the due alerts of one batch of inquiries. Returns how many, and whether the batch was full.
 
-        Alerts and the inquiries' next times go in one transaction, as two executemany statements:
-        all of the batch is recorded, or (after a crash) none of it and the next sweep does it again."""
-        new_alerts: list[dict[str, object]] = []
-        next_times: list[dict[str, object]] = []
+        The batch is read and planned outside the write turn (on SQLite, pushes wait for that turn), then
+        written in one short transaction, as two executemany statements: all of the batch is recorded, or
+        (after a crash) none of it and the next sweep does it again. An inquiry that changed in between
+        (a follow-up reopened it or made it critical) is left for the next sweep to plan afresh."""
+        async with self.db.transaction() as session:
+            due = (await session.execute(_DUE.where(Inquiry.next_alert_at <= now).limit(_BATCH))).all()
+            keys = await _recorded_keys(session, [inquiry.id for inquiry in due])
+        if not due:
+            return 0, False
+        plans = {inquiry.id: self._plan_one(inquiry, now, keys.get(inquiry.id, set())) for inquiry in due}
+        as_read = {inquiry.id: _state(inquiry) for inquiry in due}
         async with self.db.transaction(write=True) as session:
-            due = (
-                await session.execute(
-                    select(Inquiry.id, Inquiry.status, Inquiry.severity, Inquiry.cycle, Inquiry.clock_started_at,
-                           Inquiry.received_at, Inquiry.due_at, Inquiry.escalation_level, Inquiry.last_message_at)
-                    .where(Inquiry.next_alert_at.is_not(None), Inquiry.next_alert_at <= now)
-                    .order_by(Inquiry.next_alert_at)
-                    .limit(_BATCH)
-                )
-            ).all()
-            keys = await _recorded_keys(session, [i.id for i in due])
-            for inquiry in due:
-                seen = {"b_id": inquiry.id, "b_status": inquiry.status, "b_severity": inquiry.severity,
-                        "b_cycle": inquiry.cycle, "b_last_message_at": inquiry.last_message_at}
-                if inquiry.status != InquiryStatus.OPEN:
-                    # Answered or closed: its clock has stopped.
-                    next_times.append({**seen, "next_alert_at": None, "escalation_level": inquiry.escalation_level})
-                    continue
-                clock = InquiryClock(inquiry.severity, inquiry.cycle, inquiry.clock_started_at or inquiry.received_at,
-                                     inquiry.due_at)
-                planned = plan(clock, self.policy, self.calendar)
-                already = keys.get(inquiry.id, set())
-                level = inquiry.escalation_level
-                for step in due_now(planned, now, already):
-                    new_alerts.append({
-                        "inquiry_id": inquiry.id, "key": step.key,
-                        "kind": AlertKind.ESCALATION if step.kind == ESCALATION else AlertKind.REMINDER,
-                        "level": step.level, "fire_at": step.fire_at, "recorded_at": now, "by": "system",
-                        "status": AlertStatus.PENDING, "recipients": [],
-                    })
-                    already.add(step.key)
-                    if step.level:
-                        level = max(level, step.level)
-                next_times.append({**seen, "next_alert_at": next_fire_at(planned, now, already),
-                                   "escalation_level": level})
+            now_stored = (await session.execute(_STATE.where(Inquiry.id.in_(list(plans))))).all()
+            unchanged = [row.id for row in now_stored if _state(row) == as_read[row.id]]
+            new_alerts = [alert for inquiry_id in unchanged for alert in plans[inquiry_id][0]]
             if new_alerts:
                 # The table's INSERT, not the ORM's: that one fetches every new id back (on SQLite one statement
                 # per row); nothing here needs the ids, so this is a single executemany.
                 await session.execute(insert(AlertRecord.__table__), new_alerts)
-            if next_times:
-                await session.execute(_SET_NEXT_ALERT_IF_UNCHANGED, next_times)
+            if unchanged:
+                await session.execute(_SET_NEXT_ALERT_IF_UNCHANGED, [plans[inquiry_id][1] for inquiry_id in unchanged])
         return len(new_alerts), len(due) == _BATCH
+
+    def _plan_one(self, inquiry: Row[Any], now: datetime,
+                  already: set[str]) -> tuple[list[dict[str, object]], dict[str, object]]:
+        """The alerts to record for one inquiry now, and its row's next alert time and escalation level."""
+        seen = {"b_id": inquiry.id, "b_status": inquiry.status, "b_severity": inquiry.severity,
+                "b_cycle": inquiry.cycle, "b_last_message_at": inquiry.last_message_at}
+        if inquiry.status != InquiryStatus.OPEN:
+            # Answered or closed: its clock has stopped.
+            return [], {**seen, "next_alert_at": None, "escalation_level": inquiry.escalation_level}
+        clock = InquiryClock(inquiry.severity, inquiry.cycle, inquiry.clock_started_at or inquiry.received_at,
+                             inquiry.due_at)
+        planned = plan(clock, self.policy, self.calendar)
+        level = inquiry.escalation_level
+        alerts: list[dict[str, object]] = []
+        for step in due_now(planned, now, already):
+            alerts.append({
+                "inquiry_id": inquiry.id, "key": step.key,
+                "kind": AlertKind.ESCALATION if step.kind == ESCALATION else AlertKind.REMINDER,
+                "level": step.level, "fire_at": step.fire_at, "recorded_at": now, "by": "system",
+                "status": AlertStatus.PENDING, "recipients": [],
+            })
+            already.add(step.key)
+            if step.level:
+                level = max(level, step.level)
+        return alerts, {**seen, "next_alert_at": next_fire_at(planned, now, already), "escalation_level": level}
 
     async def _deliver_pending(self, now: datetime) -> tuple[int, int, int, bool]:
         """Deliver one batch of pending alerts, `_MARK_EVERY` at a time, each chunk's sends concurrent.

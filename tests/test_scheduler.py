@@ -379,10 +379,8 @@ async def test_r6_1d_at_night_a_critical_alert_goes_out_even_behind_a_full_batch
 async def test_a_follow_up_written_while_a_sweep_plans_is_not_overwritten_by_the_sweep(
     settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Another worker's pipeline makes the inquiry critical between the sweep's read and its write (on
-    # PostgreSQL nothing locks the row; on SQLite this process's writers take turns, so it cannot happen).
-    if not database.url.startswith("postgresql"):
-        pytest.skip("SQLite serialises this process's writers: the race needs PostgreSQL's concurrent writers")
+    # A push makes the inquiry critical between the sweep's read and its write (the sweep plans outside the
+    # write turn; on PostgreSQL another worker may do it at any moment).
     await open_inquiries(database, critical=0, routine=1)
     clock.now = AFTER_AN_HOUR
     original = scheduler_module._recorded_keys
@@ -402,3 +400,21 @@ async def test_a_follow_up_written_while_a_sweep_plans_is_not_overwritten_by_the
     report = await scheduler_for(settings, database, http, clock).sweep()
     assert report.recorded >= 1  # the next sweep plans the critical ladder
     assert "c1:rung:2" in {a.key for a in await alerts(database)}
+
+
+async def test_a_new_routine_inquiry_waits_for_its_first_reminder_and_a_critical_one_is_due_at_once(
+    client: TestClient, settings: Settings, database: Database, clock: Clock, http: aiohttp.ClientSession
+) -> None:
+    clock.now = RECEIVED  # Thursday 10:00, in reply hours: routine due 12:00, first reminder at 50% = 11:00
+    await post(client, push("text", sender="oRoutineRoutineRoutineRoutin", Content="请问非遗传承人补贴怎么申请"))
+    await post(client, push("text", sender="oCriticalCriticalCriticalCri", Content=STAMPEDE))
+    async with database.transaction() as session:
+        routine, critical = (await session.scalars(select(Inquiry).order_by(Inquiry.id))).all()
+    assert (routine.severity, routine.next_alert_at) == ("routine", shanghai(2026, 12, 3, 11, 0))
+    assert (critical.severity, critical.next_alert_at) == ("critical", RECEIVED)
+    # So the sweep right after a burst looks only at the critical ones; the routine ones' reminders come on time.
+    report = await scheduler_for(settings, database, http, clock).sweep()
+    assert (report.recorded, report.delivered) == (1, 1)
+    clock.now = shanghai(2026, 12, 3, 11, 0)
+    await scheduler_for(settings, database, http, clock).sweep()
+    assert ("c1:reminder:50", routine.id) in {(a.key, a.inquiry_id) for a in await alerts(database)}
