@@ -130,6 +130,10 @@ class KnowledgeHolder:
                     raise
                 logger.error("FAQ not reloaded, the previous one stays in service: {}", exc)
                 return False
+            if classifier.second_opinion is None and (self._current is None
+                                                      or self._current.classifier.second_opinion is not None):
+                logger.warning("no second opinion (knowledge/data/second_opinion.json): the word lists alone decide "
+                               "what is critical, and they miss more of what people write in their own words")
             self._current = Knowledge(classifier, matcher, version)
             logger.info("knowledge loaded: {} FAQ entries, word lists from {}", len(entries), self.data_dir)
             return True

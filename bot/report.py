@@ -57,6 +57,7 @@ from bot.storage import (
 )
 from escalation.calendar import BusinessCalendar
 from escalation.sla import CRITICAL, ROUTINE, SEVERITIES, SlaPolicy
+from knowledge.classifier import SECOND_OPINION_LABEL
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 HTML_TEMPLATE = "report.html.j2"
@@ -69,8 +70,9 @@ CHANNEL_NAMES = {"wechat": "微信", "weibo": "微博"}
 SEVERITY_NAMES = {ROUTINE: "常规", CRITICAL: "紧急"}
 ALERT_STATUSES = ("sent", "partial", "failed", "cancelled", "pending")
 WEEKDAYS = "一二三四五六日"
-# Classifier rule markers in `Inquiry.matched` ("misconduct_routed_to_office(你们局)") are not terms people wrote.
-_RULE_MARKER = re.compile(r"^[a-z_]+\(.*\)$")
+# Classifier rule markers in `Inquiry.matched` ("misconduct_routed_to_office(你们局)", the second opinion's
+# "相似案例判断 62%") are not terms people wrote.
+_RULE_MARKER = re.compile(rf"^[a-z_]+\(.*\)$|^{SECOND_OPINION_LABEL} \d+%$")
 
 
 class ReportError(ValueError):
