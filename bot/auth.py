@@ -80,10 +80,7 @@ async def add_user(session: AsyncSession, *, name: str, role: str, department: s
         raise AccountError(f"--department: {role} needs one of {', '.join(departments)}")
     if role not in DEPARTMENT_ROLES and department is not None:
         raise AccountError(f"--department: a {role} sees every department; leave it out")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-    if not _is_text(password):
-        raise AccountError("password: not valid UTF-8 text (undecodable bytes; is the input in another encoding?)")
+    _check_password(password)
     if await session.scalar(select(User.id).where(User.name == name)) is not None:
         raise AccountError(f"NAME: user {name!r} exists")
     user = User(name=name, role=role, department=department, password_hash=_hasher.hash(password),
@@ -96,17 +93,51 @@ async def add_user(session: AsyncSession, *, name: str, role: str, department: s
 
 async def disable_user(session: AsyncSession, name: str, *, now: datetime, by: str = "cli") -> int:
     """Disable `name` and revoke all its sessions at once. Returns how many sessions ended."""
+    user = await _existing(session, name)
+    user.disabled = True
+    ended = await _end_sessions(session, user)
+    await audit(session, at=now, actor=by, action="user.disable", target=f"user:{name}", sessions_ended=ended)
+    return ended
+
+
+async def enable_user(session: AsyncSession, name: str, *, now: datetime, by: str = "cli") -> None:
+    """Let a disabled account sign in again (its old sessions stay ended: it signs in afresh)."""
+    user = await _existing(session, name)
+    user.disabled, user.failed_logins, user.locked_until = False, 0, None
+    await audit(session, at=now, actor=by, action="user.enable", target=f"user:{name}")
+
+
+async def set_password(session: AsyncSession, name: str, password: str, *, now: datetime, by: str = "cli") -> int:
+    """A new password (a forgotten one, or one that may have leaked): every session of the account ends and
+    a lockout is lifted. Returns how many sessions ended."""
+    _check_password(password)
+    user = await _existing(session, name)
+    user.password_hash, user.failed_logins, user.locked_until = _hasher.hash(password), 0, None
+    ended = await _end_sessions(session, user)
+    await audit(session, at=now, actor=by, action="user.password", target=f"user:{name}", sessions_ended=ended)
+    return ended
+
+
+async def _existing(session: AsyncSession, name: str) -> User:
     user = await session.scalar(select(User).where(User.name == name))
     if user is None:
         raise AccountError(f"NAME: no user {name!r}")
-    user.disabled = True
+    return user
+
+
+async def _end_sessions(session: AsyncSession, user: User) -> int:
     ended = await session.execute(
         update(SessionRecord).where(SessionRecord.user_id == user.id, SessionRecord.revoked.is_(False))
         .values(revoked=True)
     )
-    await audit(session, at=now, actor=by, action="user.disable", target=f"user:{name}",
-                sessions_ended=ended.rowcount)
     return ended.rowcount or 0
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    if not _is_text(password):
+        raise AccountError("password: not valid UTF-8 text (undecodable bytes; is the input in another encoding?)")
 
 
 async def login(session: AsyncSession, name: str, password: str, *, now: datetime, remote: str) -> LoginResult:

@@ -210,22 +210,11 @@ def users_add(
     config: ConfigOption = None,
 ) -> None:
     """Create a console account (the password is read from stdin, never from the command line)."""
-    import getpass
-
     from bot.auth import AccountError, add_user
     from bot.pipeline import utc_now
 
     settings = settings_or_exit(config, channels=False)
-    if password_stdin:
-        # Bytes, decoded here: whatever the locale makes of stdin, bytes that are not UTF-8 reach add_user as
-        # surrogates, and it says so (never a UnicodeDecodeError, never "the database").
-        stdin = getattr(sys.stdin, "buffer", None)
-        line = stdin.readline() if stdin is not None else sys.stdin.readline().encode("utf-8", "surrogateescape")
-        password = line.decode("utf-8", "surrogateescape").rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("password: ")
-    else:
-        fail("password: give --password-stdin and pipe it in")
+    password = _read_password(password_stdin)
 
     async def run(database: Database) -> None:
         try:
@@ -237,6 +226,63 @@ def users_add(
 
     asyncio.run(_with_current_schema(settings, run))
     out.print(f"user {name} ({role}{', ' + department if department else ''}) added", highlight=False)
+
+
+def _read_password(password_stdin: bool) -> str:
+    import getpass
+
+    if password_stdin:
+        # Bytes, decoded here: whatever the locale makes of stdin, bytes that are not UTF-8 reach the account
+        # checks as surrogates, and they say so (never a UnicodeDecodeError, never "the database").
+        stdin = getattr(sys.stdin, "buffer", None)
+        line = stdin.readline() if stdin is not None else sys.stdin.readline().encode("utf-8", "surrogateescape")
+        return line.decode("utf-8", "surrogateescape").rstrip("\r\n")
+    if sys.stdin.isatty():
+        return getpass.getpass("password: ")
+    fail("password: give --password-stdin and pipe it in")
+
+
+@users_app.command("enable")
+def users_enable(name: Annotated[str, typer.Argument(help="login name")], config: ConfigOption = None) -> None:
+    """Let a disabled account sign in again."""
+    from bot.auth import AccountError, enable_user
+    from bot.pipeline import utc_now
+
+    settings = settings_or_exit(config, channels=False)
+
+    async def run(database: Database) -> None:
+        try:
+            async with database.transaction() as session:
+                await enable_user(session, name, now=utc_now())
+        except AccountError as exc:
+            fail(str(exc))
+
+    asyncio.run(_with_current_schema(settings, run))
+    out.print(f"user {name} enabled", highlight=False)
+
+
+@users_app.command("password")
+def users_password(
+    name: Annotated[str, typer.Argument(help="login name")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Set a new password; the account's sessions end at once and a lockout is lifted."""
+    from bot.auth import AccountError, set_password
+    from bot.pipeline import utc_now
+
+    settings = settings_or_exit(config, channels=False)
+    password = _read_password(password_stdin)
+
+    async def run(database: Database) -> int:
+        try:
+            async with database.transaction() as session:
+                return await set_password(session, name, password, now=utc_now())
+        except AccountError as exc:
+            fail(str(exc))
+
+    ended = asyncio.run(_with_current_schema(settings, run))
+    out.print(f"password of {name} changed; {ended} session(s) ended", highlight=False)
 
 
 @users_app.command("disable")
