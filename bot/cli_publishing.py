@@ -117,6 +117,8 @@ def register_command(
     from bot.publishing import register_rows
     from bot.report import Month, ReportError
 
+    if out_file.suffix.lower() != ".xlsx":
+        fail(f"--out: the register is written as an Excel workbook: give a name ending in .xlsx, not {out_file.name!r}")
     settings = settings_or_exit(config, channels=False)
     try:
         wanted = Month.parse(month) if month else None

@@ -274,6 +274,8 @@ def test_a_password_that_is_not_utf8_is_one_line_about_the_password(workdir: Pat
     (["publishing", "register", "--out", "r.xlsx", "--month", "99"],
      "--month: expected YYYY-MM (e.g. 2026-11), got '99'"),
     (["media", "check", "photo.jpg", "--clamd", "127.0.0.1:99999"], "--clamd: port 99999 is not a TCP port (1-65535)"),
+    (["publishing", "register", "--out", "register.csv"],
+     "--out: the register is written as an Excel workbook: give a name ending in .xlsx, not 'register.csv'"),
 ])
 def test_out_of_range_input_is_one_line_naming_the_option(workdir: Path, args: list[str], message: str) -> None:
     runner.invoke(app, ["init"])
