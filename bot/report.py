@@ -914,8 +914,13 @@ def tables_xlsx_bytes(tables: Sequence[Table], tz: tzinfo, *, title: str) -> byt
                 widths[n] = max(widths[n], _display_width(format_cell(value, kind, tz)) + 1)
             sheet.append([v for v, _ in values])
             for n, (_v, kind) in enumerate(values, 1):
+                cell = sheet.cell(row=sheet.max_row, column=n)
+                if cell.data_type == "f":
+                    # openpyxl makes any text starting with "=" a formula: a follower's "=HYPERLINK(…)" in a
+                    # summary would run in the leader's Excel. Everything people wrote stays text.
+                    cell.data_type = "s"
                 if kind in _XLSX_FORMATS:
-                    sheet.cell(row=sheet.max_row, column=n).number_format = _XLSX_FORMATS[kind]
+                    cell.number_format = _XLSX_FORMATS[kind]
         if table.total_row and table.rows:
             for cell in sheet[sheet.max_row]:
                 cell.font = total_font

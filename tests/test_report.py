@@ -527,3 +527,17 @@ async def test_r4_5_console_download_for_info_center_and_supervisors(
                                            .order_by(AuditEntry.id))).all()
     assert [(a.actor, a.target, a.detail["format"]) for a in downloads] == [
         ("info", "report:2026-11", "xlsx"), ("boss", "report:2026-11", "html")]
+
+
+def test_r4_5_text_people_wrote_is_never_a_formula_in_the_workbook() -> None:
+    import io
+    from zoneinfo import ZoneInfo
+
+    from openpyxl import load_workbook
+
+    from bot.report import Column, Table, tables_xlsx_bytes
+
+    injected = '=HYPERLINK("http://example.invalid/x","点击查看")'
+    table = Table("overdue", "超时清单", (Column("摘要"), Column("编号")), [(injected, "000001")])
+    sheet = load_workbook(io.BytesIO(tables_xlsx_bytes([table], ZoneInfo("Asia/Shanghai"), title="t")))["超时清单"]
+    assert (sheet["A2"].value, sheet["A2"].data_type) == (injected, "s")
