@@ -37,23 +37,25 @@ class SecondOpinion:
     ngram: tuple[int, int] = (1, 3)
     source: str = ""  # the file it was read from, for messages
 
-    def _grams(self, norm: str) -> set[str]:
-        """The distinct substrings of ``low`` to ``high`` characters (binary features: each counts once)."""
+    def _grams(self, norm: str) -> dict[str, None]:
+        """The distinct substrings of ``low`` to ``high`` characters (binary features: each counts once), in
+        the order they first occur: a dict rather than a set, so that summing their weights in this order
+        gives the same float in every process (a set's order follows string hashes, which vary per process)."""
         text = _WHITESPACE_RUN_RE.sub(" ", norm.lower())
         low, high = self.ngram
-        grams: set[str] = set()
-        current: list[str] = list(text)
-        for n in range(1, high + 1):
-            if n > 1:  # the n-grams: each (n-1)-gram followed by the next character (faster than slicing)
-                current = list(map(add, current, text[n - 1 :]))
+        grams: list[str] = list(text) if low == 1 else []
+        current: str | list[str] = text
+        for n in range(2, high + 1):  # each (n-1)-gram followed by the next character (faster than slicing)
+            current = list(map(add, current, text[n - 1 :]))
             if n >= low:
-                grams.update(current)
-        return grams
+                grams += current
+        return dict.fromkeys(grams)
 
     def probability(self, norm: str) -> float:
         """p(critical) of a text already passed through ``knowledge.classifier.normalize``."""
-        # fsum: the sum does not depend on the set's iteration order (string hashes vary per process)
-        z = self.bias + math.fsum(map(self.weights.get, self._grams(norm), repeat(0.0)))
+        # a plain sum in the grams' fixed order: deterministic, and within 1e-15 of math.fsum's exact sum
+        # (which cost a tenth of the scoring time)
+        z = self.bias + sum(map(self.weights.get, self._grams(norm), repeat(0.0)))
         if z < -700:  # math.exp overflows past ~709
             return 0.0
         return 1.0 / (1.0 + math.exp(-z))

@@ -750,14 +750,16 @@ SECOND_OPINION_JSON = DATA_DIR / "second_opinion.json"
 MODEL_ONLY_CRITICAL = "旅行社关门了，老板电话打不通，我们五十多个老人交钱报的团，现在人都找不到"
 
 
+# p since the weights below 0.01 were pruned (train_second_opinion --min-weight, to score faster; before:
+# 0.1391, 0.0031, 0.8387, 0.5291, 0.9422 — no decision changed on tests/data/*.jsonl or CrossWOZ)
 @pytest.mark.parametrize(
     ("text", "p"),
     [
-        ("景区发生踩踏，好多人受伤", 0.1391),
-        ("请问博物馆周一开门吗", 0.0031),
-        ("我家孩子在游乐场的滑梯上摔下来了，头上一直在流血，工作人员也不管", 0.8387),
-        ("投诉了三次都没有人回复，你们到底管不管", 0.5291),
-        (MODEL_ONLY_CRITICAL, 0.9422),
+        ("景区发生踩踏，好多人受伤", 0.1421),
+        ("请问博物馆周一开门吗", 0.0033),
+        ("我家孩子在游乐场的滑梯上摔下来了，头上一直在流血，工作人员也不管", 0.8386),
+        ("投诉了三次都没有人回复，你们到底管不管", 0.5248),
+        (MODEL_ONLY_CRITICAL, 0.9419),
         ("", 0.0120),  # the bias alone
     ],
 )
@@ -791,7 +793,7 @@ def test_second_opinion_makes_a_lexicon_routine_message_critical_and_says_why(cl
         assert len(gram) >= 2 and gram in normalize(MODEL_ONLY_CRITICAL)
     assert "旅行社" in result.matched  # the department's term still follows
     assert result.department == "market"
-    assert result.to_dict()["second_opinion"] == 0.9422
+    assert result.to_dict()["second_opinion"] == 0.9419  # 0.9422 before the weights below 0.01 were pruned
     # a message the word lists make critical lists its terms, not the second opinion
     assert not any(m.startswith("相似案例判断") for m in clf.classify("景区发生踩踏，好多人受伤").matched)
 
