@@ -208,11 +208,14 @@ async def live_events(request: web.Request) -> web.StreamResponse:
     async with request.app[EVENTS].subscribe() as queue:
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=25)
-                await response.write(f"data: {event}\n\n".encode())
+                line = f"data: {await asyncio.wait_for(queue.get(), timeout=25)}\n\n".encode()
             except TimeoutError:
-                await response.write(b": keep-alive\n\n")  # proxies close idle streams
-            except (ConnectionResetError, asyncio.CancelledError):
+                line = b": keep-alive\n\n"  # proxies close idle streams
+            except asyncio.CancelledError:
+                break
+            try:
+                await response.write(line)
+            except ConnectionResetError:  # the tab was closed: the stream ends, nothing went wrong
                 break
     return response
 
