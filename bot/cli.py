@@ -201,6 +201,22 @@ def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
               + " (a running server picks them up within its reload interval)", highlight=False)
 
 
+def _account_action(config: Path | None, action: Callable[..., Awaitable[T]]) -> T:
+    """Run `action(session, settings)` in one transaction; a refusal (AccountError) is one line, exit 2."""
+    from bot.auth import AccountError
+
+    settings = settings_or_exit(config, channels=False)
+
+    async def run(database: Database) -> T:
+        try:
+            async with database.transaction() as session:
+                return await action(session, settings)
+        except AccountError as exc:
+            fail(str(exc))
+
+    return asyncio.run(_with_current_schema(settings, run))
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="login name")],
@@ -210,21 +226,14 @@ def users_add(
     config: ConfigOption = None,
 ) -> None:
     """Create a console account (the password is read from stdin, never from the command line)."""
-    from bot.auth import AccountError, add_user
+    from bot.auth import add_user
     from bot.pipeline import utc_now
 
-    settings = settings_or_exit(config, channels=False)
+    settings_or_exit(config, channels=False)  # a broken config is said before the password is asked for
     password = _read_password(password_stdin)
-
-    async def run(database: Database) -> None:
-        try:
-            async with database.transaction() as session:
-                await add_user(session, name=name, role=role, department=department, password=password,
-                               departments=list(settings.departments), now=utc_now())
-        except AccountError as exc:
-            fail(str(exc))
-
-    asyncio.run(_with_current_schema(settings, run))
+    _account_action(config, lambda session, settings: add_user(
+        session, name=name, role=role, department=department, password=password,
+        departments=list(settings.departments), now=utc_now()))
     out.print(f"user {name} ({role}{', ' + department if department else ''}) added", highlight=False)
 
 
@@ -245,19 +254,10 @@ def _read_password(password_stdin: bool) -> str:
 @users_app.command("enable")
 def users_enable(name: Annotated[str, typer.Argument(help="login name")], config: ConfigOption = None) -> None:
     """Let a disabled account sign in again."""
-    from bot.auth import AccountError, enable_user
+    from bot.auth import enable_user
     from bot.pipeline import utc_now
 
-    settings = settings_or_exit(config, channels=False)
-
-    async def run(database: Database) -> None:
-        try:
-            async with database.transaction() as session:
-                await enable_user(session, name, now=utc_now())
-        except AccountError as exc:
-            fail(str(exc))
-
-    asyncio.run(_with_current_schema(settings, run))
+    _account_action(config, lambda session, _settings: enable_user(session, name, now=utc_now()))
     out.print(f"user {name} enabled", highlight=False)
 
 
@@ -268,39 +268,22 @@ def users_password(
     config: ConfigOption = None,
 ) -> None:
     """Set a new password; the account's sessions end at once and a lockout is lifted."""
-    from bot.auth import AccountError, set_password
+    from bot.auth import set_password
     from bot.pipeline import utc_now
 
-    settings = settings_or_exit(config, channels=False)
+    settings_or_exit(config, channels=False)
     password = _read_password(password_stdin)
-
-    async def run(database: Database) -> int:
-        try:
-            async with database.transaction() as session:
-                return await set_password(session, name, password, now=utc_now())
-        except AccountError as exc:
-            fail(str(exc))
-
-    ended = asyncio.run(_with_current_schema(settings, run))
+    ended = _account_action(config, lambda session, _settings: set_password(session, name, password, now=utc_now()))
     out.print(f"password of {name} changed; {ended} session(s) ended", highlight=False)
 
 
 @users_app.command("disable")
 def users_disable(name: Annotated[str, typer.Argument(help="login name")], config: ConfigOption = None) -> None:
     """Disable an account; its sessions end at once (R4.2)."""
-    from bot.auth import AccountError, disable_user
+    from bot.auth import disable_user
     from bot.pipeline import utc_now
 
-    settings = settings_or_exit(config, channels=False)
-
-    async def run(database: Database) -> int:
-        try:
-            async with database.transaction() as session:
-                return await disable_user(session, name, now=utc_now())
-        except AccountError as exc:
-            fail(str(exc))
-
-    ended = asyncio.run(_with_current_schema(settings, run))
+    ended = _account_action(config, lambda session, _settings: disable_user(session, name, now=utc_now()))
     out.print(f"user {name} disabled; {ended} session(s) ended", highlight=False)
 
 
