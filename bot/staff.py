@@ -16,6 +16,7 @@ from bot import storage
 from bot.access import Actor, scoped
 from bot.auth import audit
 from bot.outbound import DeliveryOutcome, Outbound
+from bot.shared_state import SharedState
 from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Direction, Inquiry, InquiryStatus, Message
 from knowledge.screening import Screener, Verdict
 
@@ -26,6 +27,10 @@ class NotFound(LookupError):
 
 class Refused(ValueError):
     """The action cannot be done as asked; the message says why, in Chinese, for the person."""
+
+
+class AnsweredMeanwhile(Refused):
+    """Someone else answered after the actor's page was drawn: they should read it before adding theirs."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,11 @@ class Detail:
     messages: list[Message]
     alerts: list[AlertRecord]
     events: list[storage.AuditEntry] = field(default_factory=list)
+
+    @property
+    def staff_answer_count(self) -> int:
+        """What the answer form sends back as `answers_seen`."""
+        return sum(1 for m in self.messages if m.direction == Direction.OUT and m.author is not None)
 
 
 async def visible(session: Any, actor: Actor, inquiry_id: int) -> Inquiry:
@@ -91,9 +101,17 @@ async def answer(
     now: datetime,
     remote: str,
     override_reason: str = "",
+    state: SharedState | None = None,
+    answers_seen: int | None = None,
 ) -> AnswerResult:
     """Screen the answer (R9, R10), send it through the platform, record it; the first delivered answer
-    stops the SLA clock. A blocked answer is not sent unless a head overrides it with a reason."""
+    stops the SLA clock. A blocked answer is not sent unless a head overrides it with a reason.
+
+    Two colleagues must not both answer the same netizen without knowing it: while one answer is being
+    sent, the inquiry is claimed in the shared state (every worker sees it) and a second is refused; and
+    when `answers_seen` (the staff answers the actor's page showed) is behind, the actor is told who
+    answered meanwhile instead of sending. Sending again from the refreshed page adds a deliberate
+    supplement."""
     _require(actor, "answer")
     text = text.strip()
     if not text:
@@ -104,10 +122,31 @@ async def answer(
         return AnswerResult(False, verdict)
     if verdict.blocked and not actor.may("override_screening"):
         raise Refused("答复未通过审查，只有部门负责人或信息中心可以说明理由后强制发送")
+    claim = f"answering:{inquiry_id}"
+    if state is not None and not await state.claim(claim):
+        raise Refused("另一位同事正在答复这条留言，请稍候刷新页面查看其答复")
+    try:
+        return await _send_answer(database, outbound, actor, inquiry_id, text, verdict, now=now, remote=remote,
+                                  override_reason=override_reason, answers_seen=answers_seen)
+    finally:
+        if state is not None:
+            await state.release(claim)
+
+
+async def _send_answer(database: Database, outbound: Outbound, actor: Actor, inquiry_id: int, text: str,
+                       verdict: Verdict, *, now: datetime, remote: str, override_reason: str,
+                       answers_seen: int | None) -> AnswerResult:
     async with database.transaction() as session:
         inquiry = await visible(session, actor, inquiry_id)
         if inquiry.status == InquiryStatus.CLOSED:
             raise Refused("该留言已关闭，不能再答复")
+        if answers_seen is not None:
+            answers = await staff_answers(session, inquiry_id)
+            if len(answers) > answers_seen:
+                raise AnsweredMeanwhile(
+                    f"您打开页面后，{answers[-1].author} 已答复了这条留言（见上方对话）。"
+                    "您的答复尚未发送；如仍需补充，请核对后再次点击发送。"
+                )
         channel, recipient = inquiry.channel, inquiry.sender
     delivery = await outbound.send(channel, recipient, text)
     async with database.transaction() as session:
@@ -127,6 +166,14 @@ async def answer(
                     screening=[f.category for f in verdict.findings], override=override_reason or None)
         message_id = message.id
     return AnswerResult(True, verdict, delivery, message_id)
+
+
+async def staff_answers(session: Any, inquiry_id: int) -> list[Message]:
+    """The answers people (not the automatic replies) sent on this inquiry, oldest first."""
+    return list((await session.scalars(
+        select(Message).where(Message.inquiry_id == inquiry_id, Message.direction == Direction.OUT,
+                              Message.author.is_not(None)).order_by(Message.id)
+    )).all())
 
 
 async def transfer(database: Database, actor: Actor, inquiry_id: int, department: str, reason: str, *,

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import auth, staff
-from bot.context import CLOCK, DATABASE, OUTBOUND, SCREENER, SETTINGS
+from bot.context import CLOCK, DATABASE, OUTBOUND, SCREENER, SETTINGS, SHARED_STATE
 from bot.ids import record_id
 from bot.inquiries import inquiry_row
 from bot.storage import AlertRecord, Message
@@ -48,6 +48,16 @@ def _encodable(value: Any) -> Any:
 def _text(body: dict[str, Any], name: str, limit: int = 4000) -> str:
     value = body.get(name, "")
     return value[:limit] if isinstance(value, str) else ""
+
+
+def _answers_seen(body: dict[str, Any]) -> int | None:
+    value = body.get("answers_seen")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "answers_seen must be a non-negative integer"}),
+                                 content_type="application/json")
+    return value
 
 
 def _inquiry_id(request: web.Request) -> int:
@@ -134,10 +144,13 @@ async def answer(request: web.Request) -> web.Response:
         result = await staff.answer(
             request.app[DATABASE], request.app[OUTBOUND], request.app[SCREENER], actor(request),
             _inquiry_id(request), _text(body, "text"), now=request.app[CLOCK](), remote=remote(request),
-            override_reason=_text(body, "override_reason", 500),
+            override_reason=_text(body, "override_reason", 500), state=request.app[SHARED_STATE],
+            answers_seen=_answers_seen(body),
         )
     except staff.NotFound:
         return _not_found()
+    except staff.AnsweredMeanwhile as exc:
+        return web.json_response({"error": str(exc)}, status=409)
     except staff.Refused as exc:
         return web.json_response({"error": str(exc)}, status=400)
     if not result.recorded:
@@ -224,9 +237,10 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-def _op(summary: str, *, body: dict[str, Any] | None = None, public_: bool = False,
-        responses: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An operation; `body` maps each required field to its JSON schema (anything else: a string)."""
+def _op(summary: str, *, body: dict[str, Any] | None = None, optional: dict[str, Any] | None = None,
+        public_: bool = False, responses: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An operation; `body` maps each required field to its JSON schema (anything else: a string), `optional`
+    the fields that may be left out."""
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {"200": {"description": "OK"}, "401": {"description": "login required"},
@@ -238,7 +252,8 @@ def _op(summary: str, *, body: dict[str, Any] | None = None, public_: bool = Fal
         operation["responses"] = {"200": {"description": "OK"}, "401": {"description": "wrong credentials"},
                                   "429": {"description": "too many attempts"}}
     if body:
-        properties = {name: schema if isinstance(schema, dict) else {"type": "string"} for name, schema in body.items()}
+        properties = {name: schema if isinstance(schema, dict) else {"type": "string"}
+                      for name, schema in {**body, **(optional or {})}.items()}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "properties": properties, "required": list(body)}}}}
     operation["responses"].update(responses or {})
@@ -268,6 +283,9 @@ _BLOCKED = _json_of("Screening blocked the answer: nothing was sent or recorded 
                                            "recorded": {"type": "boolean", "enum": [False]}, "screening": _SCREENING})
 
 
+_ANSWERS_SEEN = {"type": "integer", "minimum": 0, "description":
+                 "how many staff answers (messages out with an author) the caller has read; when a colleague "
+                 "has answered since, nothing is sent and the reply is 409"}
 _ID = [{"name": "inquiry_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -283,7 +301,10 @@ OPENAPI: dict[str, Any] = {
         "/api/inquiries/{inquiry_id}": {"parameters": _ID, "get": _op("One inquiry with its messages and alerts")},
         "/api/inquiries/{inquiry_id}/answer": {"parameters": _ID, "post": _op(
             "Screen and send an answer through the platform (422 with findings when screening blocks it)",
-            body={"text": 1}, responses={"200": _ANSWERED, "422": _BLOCKED})},
+            body={"text": 1}, optional={"override_reason": 1, "answers_seen": _ANSWERS_SEEN},
+            responses={"200": _ANSWERED, "422": _BLOCKED, "409": {
+                "description": "not sent: a colleague answered since the caller last read the inquiry "
+                               "(answers_seen is behind); read it, then send again with the new count"}})},
         "/api/inquiries/{inquiry_id}/transfer": {"parameters": _ID, "post": _op(
             "Transfer to another department with a reason (R6.2)", body={"department": 1, "reason": 1})},
         "/api/inquiries/{inquiry_id}/close": {"parameters": _ID, "post": _op(

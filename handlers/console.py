@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot import auth, report, staff
 from bot.access import ROLE_NAMES
-from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, SCREENER, SETTINGS
+from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, SCREENER, SETTINGS, SHARED_STATE
 from bot.ids import record_id
 from bot.outbound import STATUS_NAMES
 from bot.replies import inquiry_ref
@@ -75,6 +75,12 @@ def _inquiry_id(request: web.Request) -> int:
 
 
 NOT_FOUND = "没有这条留言，或不属于您的部门"
+
+
+def _answers_seen(form: Any) -> int | None:
+    """The staff answers the page showed when it was drawn; absent or garbled means "not known"."""
+    value = form_value(form, "answers_seen", 6)
+    return int(value) if value.isdigit() else None
 
 
 @routes.get("/console/login")
@@ -141,11 +147,13 @@ async def answer_submit(request: web.Request) -> web.StreamResponse:
         result = await staff.answer(
             request.app[DATABASE], request.app[OUTBOUND], request.app[SCREENER], actor(request), inquiry_id, text,
             now=request.app[CLOCK](), remote=remote(request), override_reason=form_value(form, "override_reason"),
+            state=request.app[SHARED_STATE], answers_seen=_answers_seen(form),
         )
     except staff.NotFound:
         raise web.HTTPNotFound(text=NOT_FOUND) from None
     except staff.Refused as exc:
-        return await _render_inquiry(request, inquiry_id, {"error": str(exc), "draft": text}, status=400)
+        status = 409 if isinstance(exc, staff.AnsweredMeanwhile) else 400
+        return await _render_inquiry(request, inquiry_id, {"error": str(exc), "draft": text}, status=status)
     if not result.recorded:
         return await _render_inquiry(request, inquiry_id, {"verdict": result.verdict, "draft": text}, status=400)
     raise web.HTTPSeeOther(f"/console/inquiries/{inquiry_id}")

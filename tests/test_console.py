@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from bot import staff
 from bot.access import PERMISSIONS, ROLES, Actor
 from bot.app import build_outbound, create_app
 from bot.auth import add_user
 from bot.config import Settings
 from bot.fake_platform import create_fake_platform
+from bot.outbound import DeliveryOutcome
+from bot.shared_state import InProcessState
 from bot.storage import AuditEntry, Database, Inquiry, Message
 from knowledge import Classifier
+from knowledge.screening import Screener
 from tests.conftest import APPID, Clock
 from tests.test_wechat_webhook import post, push
 
@@ -463,3 +468,96 @@ async def test_a_refusal_a_handler_answers_itself_is_logged_with_its_reason(cons
         logger.remove(sink)
     assert lines == ["POST /api/pushes refused (400): posts: a list of post ids (whole numbers from 1 to 2147483647)",
                      "GET /api/inquiries refused (401): login required"]
+
+
+async def test_r6_2_a_colleague_who_answered_meanwhile_is_shown_before_a_second_answer_goes_out(
+        console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物，不买不让下车，这归谁管？")
+    staff_headers = await api_login(console.client, "staff_market")
+    head_headers = await api_login(console.client, "head_market")
+    # Both read the inquiry while it had no answer.
+    for headers in (staff_headers, head_headers):
+        detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).json()
+        assert [m["author"] for m in detail["messages"] if m["direction"] == "out"] == [None]
+    first = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", headers=staff_headers,
+                                      json={"text": "您好！已联系旅行社核查，请保留凭证。", "answers_seen": 0})
+    assert first.status == 200, await first.text()
+
+    late = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", headers=head_headers,
+                                     json={"text": "您好！我们已受理您的投诉。", "answers_seen": 0})
+    assert late.status == 409
+    assert "staff_market 已答复" in (await late.json())["error"]
+    received = await (await console.platform.get("/received")).json()
+    assert [r["text"] for r in received] == ["您好！已联系旅行社核查，请保留凭证。"]
+
+    # Having read it, the head adds a supplement on purpose; the first answer stays the one that counted.
+    supplement = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", headers=head_headers,
+                                           json={"text": "补充：处理结果将在三个工作日内告知您。", "answers_seen": 1})
+    assert supplement.status == 200
+    detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=head_headers)).json()
+    assert detail["answered_by"] == "staff_market"
+    assert [m["author"] for m in detail["messages"] if m["direction"] == "out"] == [None, "staff_market", "head_market"]
+    garbled = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", headers=head_headers,
+                                        json={"text": "您好", "answers_seen": "1"})
+    assert garbled.status == 400 and "answers_seen" in (await garbled.json())["error"]
+
+
+async def test_r6_2_the_console_form_refuses_a_stale_answer_and_keeps_the_draft(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    colleague = await api_login(console.client, "staff_market")  # before the head's login: it sets the cookie
+    await console.client.post("/console/login", data={"username": "head_market", "password": PASSWORD})
+    page = await (await console.client.get(f"/console/inquiries/{inquiry_id}")).text()
+    assert 'name="answers_seen" value="0"' in page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf is not None
+    # A colleague answers through the API while the head's page is open.
+    await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": "您好！已受理。"},
+                              headers=colleague)
+    draft = "您好！已转市场管理处核查，请耐心等待。"
+    stale = await console.client.post(f"/console/inquiries/{inquiry_id}/answer", allow_redirects=False,
+                                      data={"text": draft, "csrf_token": csrf.group(1), "answers_seen": "0"})
+    html = await stale.text()
+    assert stale.status == 409
+    assert "staff_market 已答复了这条留言" in html and draft in html and 'name="answers_seen" value="1"' in html
+    assert [r["text"] for r in await (await console.platform.get("/received")).json()] == ["您好！已受理。"]
+
+
+class _HeldPlatform:
+    """A platform that keeps the first answer in flight until released, to put a second one beside it."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.in_flight = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, channel: str, recipient: str, text: str) -> DeliveryOutcome:
+        self.in_flight.set()
+        await self.release.wait()
+        self.sent.append(text)
+        return DeliveryOutcome("delivered")
+
+
+async def test_r6_2_while_one_answer_is_being_sent_a_second_is_refused_on_every_worker(
+        console: Console, settings: Settings, clock: Clock) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    platform = _HeldPlatform()
+    state = InProcessState()
+    screener = Screener.load()
+
+    def answer(name: str, text: str) -> Awaitable[staff.AnswerResult]:
+        role, department = USERS[name]
+        return staff.answer(console.database, platform, screener,  # type: ignore[arg-type]
+                            Actor(0, name, role, department), inquiry_id, text, now=clock.now, remote="test",
+                            state=state)
+
+    first = asyncio.create_task(answer("staff_market", "您好！已受理。"))
+    await platform.in_flight.wait()
+    with pytest.raises(staff.Refused, match="另一位同事正在答复"):
+        await answer("head_market", "您好！我们已收到。")
+    platform.release.set()
+    assert (await first).delivered
+    assert platform.sent == ["您好！已受理。"]
+    # The claim is gone once the first answer is recorded: a deliberate supplement may follow.
+    assert (await answer("head_market", "补充：三个工作日内告知结果。")).delivered
+    async with console.database.transaction() as session:
+        assert (await session.get(Inquiry, inquiry_id)).answered_by == "staff_market"
