@@ -105,6 +105,12 @@ class Pipeline:
     async def handle(self, message: InboundMessage) -> Outcome:
         """Store, classify, queue and acknowledge one push. Raises `InvalidInbound`, `StorageUnavailable`."""
         message = checked(message)
+        if message.sender == message.account:
+            # The account's own message echoed back (Weibo pushes what the account sends too, in some setups):
+            # nobody from the public wrote it, so it is neither an inquiry nor answered.
+            logger.info("{} push from the account itself ({}) acknowledged, not stored", message.channel,
+                        mask_id(message.account))
+            return Outcome(None, None)
         key = f"{message.channel}:{message.dedup_key}"
         limit = self.settings.file.server.messages_per_sender_per_minute
         if key not in self._in_flight and not await self.state.allow(f"sender:{message.channel}:{message.sender}",

@@ -124,8 +124,9 @@ class WeChatEndpoint:
         if encrypt_type not in ("raw", "aes"):
             raise BadPayload(f"unknown encrypt_type {encrypt_type[:16]!r}")
         encrypted = encrypt_type == "aes"
+        envelope_to = None
         if encrypted:
-            text = self._decrypt(text, query.get("msg_signature"), timestamp, nonce)
+            text, envelope_to = self._decrypt(text, query.get("msg_signature"), timestamp, nonce)
         elif self.require_safe_mode:
             raise BadSignature("plain-mode push refused: this account requires safe mode")
         elif "<Encrypt>" in text and "<MsgType>" not in text:
@@ -141,13 +142,17 @@ class WeChatEndpoint:
         if message is None:
             raise BadPayload("empty body")
         _only_text(message._data)  # wechatpy keeps the parsed XML here
+        if envelope_to and str(message._data.get("ToUserName") or "") != envelope_to:
+            # The encrypted message names another account than its envelope: a spliced body, not the platform's.
+            raise BadPayload("ToUserName inside Encrypt differs from the envelope's")
         try:
             inbound = to_inbound(message)
         except (ValueError, OverflowError, OSError):
             raise BadPayload("CreateTime is not a Unix time") from None
         return ParsedPush(inbound=inbound, message=message, encrypted=encrypted)
 
-    def _decrypt(self, text: str, msg_signature: str | None, timestamp: str, nonce: str) -> str:
+    def _decrypt(self, text: str, msg_signature: str | None, timestamp: str, nonce: str) -> tuple[str, str | None]:
+        """The decrypted XML, and the envelope's ToUserName (None when the envelope has none)."""
         if self.crypto is None:
             raise SafeModeNotConfigured("encrypt_type=aes but GUANWEI_WECHAT_AES_KEY is not set")
         if not msg_signature:
@@ -169,7 +174,8 @@ class WeChatEndpoint:
             raise BadPayload("Encrypt does not decrypt to a message") from None
         text = _XML_FORBIDDEN.sub("", plain if isinstance(plain, str) else plain.decode("utf-8", "replace"))
         _refuse_dtd(text)
-        return text
+        envelope_to = envelope.get("ToUserName")
+        return text, envelope_to if isinstance(envelope_to, str) and envelope_to else None
 
     def render_reply(self, push: ParsedPush, text: str, *, nonce: str, timestamp: str, at: datetime) -> str:
         reply = TextReply(

@@ -322,3 +322,12 @@ async def test_storage_unavailable_answers_503_so_wechat_retries(
     assert status == 503
     assert "success" not in body
 
+
+
+async def test_safe_mode_message_naming_another_account_than_its_envelope_is_refused(
+        client: TestClient, database: Database) -> None:
+    inner = wechat_xml(to_user="gh_someoneelse01", from_user=OPENID, created_at=shanghai(2026, 12, 3, 9, 59),
+                       msg_type="text", msg_id=next(_ids), Content="你好")
+    status, _ = await post(client, inner, aes=True)  # the envelope says ACCOUNT
+    assert status == 400
+    assert await count(database, Message) == 0

@@ -155,3 +155,10 @@ def test_long_reply_is_cut_under_the_limit_on_a_character_boundary() -> None:
     text = weibo.decode_reply_data(json.loads(rendered)["data"])["text"]
     assert len(text) <= weibo.REPLY_TEXT_LIMIT
     assert not text.endswith("👍")  # never separated from its skin-tone modifier
+
+
+async def test_a_push_of_the_accounts_own_message_is_acknowledged_and_not_an_inquiry(
+        client: TestClient, database: Database) -> None:
+    status, reply = await send(client, body("text", "您好！您反映的问题已转相关处室。", sender=ACCOUNT))
+    assert (status, reply) == (200, None)
+    assert await inquiries(database) == [] and await message_count(database) == 0
