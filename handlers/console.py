@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot import auth, report, staff
 from bot.access import ROLE_NAMES
-from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, SCREENER, SETTINGS, SHARED_STATE
+from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, PIPELINE, SCREENER, SETTINGS, SHARED_STATE
 from bot.ids import record_id
 from bot.outbound import STATUS_NAMES
 from bot.replies import inquiry_ref
@@ -45,15 +45,19 @@ async def render(request: web.Request, template: str, context: dict[str, Any], s
 def _context(request: web.Request) -> dict[str, Any]:
     settings = request.app[SETTINGS]
     now = request.app[CLOCK]()
+    calendar = request.app[PIPELINE].calendar
 
     def local(t: datetime | None) -> str:
         return t.astimezone(settings.tz).strftime("%m-%d %H:%M") if t else ""
 
-    def time_left(due: datetime) -> str:
-        minutes = int((due - now).total_seconds() // 60)
-        if minutes < 0:
-            return f"已超时{_span(-minutes)}"
-        return f"剩余{_span(minutes)}"
+    def time_left(due: datetime, severity: str = "critical") -> str:
+        """A critical inquiry's hour runs day and night (R6.1d); a routine one's two hours run in reply hours
+        only (R6.1b), so "剩余2天" over a weekend would mislead: it is counted in working time."""
+        if due <= now:
+            return f"已超时{_span(int((now - due).total_seconds() // 60))}"
+        if severity == "critical":
+            return f"剩余{_span(int((due - now).total_seconds() // 60))}"
+        return f"剩余工作时间{_span(int(calendar.working_minutes_between(now, due)))}"
 
     return {"me": request.get(ACTOR), "csrf": request.get(CSRF, ""), "CSRF_FIELD": CSRF_FIELD,
             "departments": settings.departments, "local": local, "time_left": time_left, "now": now,

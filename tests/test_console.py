@@ -22,7 +22,7 @@ from bot.shared_state import InProcessState
 from bot.storage import AuditEntry, Database, Inquiry, Message
 from knowledge import Classifier
 from knowledge.screening import Screener
-from tests.conftest import APPID, Clock
+from tests.conftest import APPID, Clock, shanghai
 from tests.test_wechat_webhook import post, push
 
 PASSWORD = "correct horse battery"
@@ -561,3 +561,18 @@ async def test_r6_2_while_one_answer_is_being_sent_a_second_is_refused_on_every_
     assert (await answer("head_market", "补充：三个工作日内告知结果。")).delivered
     async with console.database.transaction() as session:
         assert (await session.get(Inquiry, inquiry_id)).answered_by == "staff_market"
+
+
+async def test_r6_1b_a_routine_deadline_over_the_weekend_shows_working_time_left(console: Console, clock: Clock) -> None:
+    clock.now = shanghai(2026, 12, 4, 17, 0)  # a winter Friday, half an hour before reply hours end
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    clock.now = shanghai(2026, 12, 5, 10, 0)  # Saturday: the deadline is Monday 10:00
+    await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD})
+    page = await (await console.client.get(f"/console/inquiries/{inquiry_id}")).text()
+    assert "12-07 10:00" in page
+    assert "剩余工作时间1小时30分" in page  # Monday 08:30-10:00, not "剩余2天"
+    queue = await (await console.client.get("/console")).text()
+    assert "剩余工作时间1小时30分" in queue
+    clock.now = shanghai(2026, 12, 7, 10, 5)
+    await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD})
+    assert "已超时5分钟" in await (await console.client.get(f"/console/inquiries/{inquiry_id}")).text()
