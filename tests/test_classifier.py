@@ -260,27 +260,7 @@ ROUTINE_MESSAGES: list[str] = [
 ]
 
 
-# Routine by the labelling guidelines, but the second opinion (knowledge/second_opinion.py) flags them: known
-# false alarms, kept visible (strict: the test says so when one stops being flagged).
-SECOND_OPINION_FALSE_ALARMS = {
-    # a follow-up with no subject, angry but no threat (guidelines: routine, info_center); p = 0.529
-    "投诉了三次都没有人回复，你们到底管不管",
-}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        pytest.param(
-            text,
-            marks=pytest.mark.xfail(strict=True, reason="second-opinion false alarm on a guideline-routine message"),
-        )
-        if text in SECOND_OPINION_FALSE_ALARMS
-        else text
-        for text in ROUTINE_MESSAGES
-    ],
-    ids=[f"routine{i:02d}" for i in range(len(ROUTINE_MESSAGES))],
-)
+@pytest.mark.parametrize("text", ROUTINE_MESSAGES, ids=[f"routine{i:02d}" for i in range(len(ROUTINE_MESSAGES))])
 def test_r6_1d_tricky_routine_messages_are_not_critical(clf: Classifier, text: str) -> None:
     result = clf.classify(text)
     assert result.score < clf.threshold  # the word lists alone keep it routine
@@ -298,10 +278,9 @@ def _crosswoz_texts() -> list[str]:
 
 
 def test_r6_1d_crosswoz_routine_requests_rarely_critical(clf: Classifier) -> None:
-    # The word lists alone flag none of the 400. The second opinion flags 2 (measured when it was
-    # added, threshold 0.40), both hotel requests after a figure of speech or a group:
-    #   看着我都快流口水了，用餐结束后，帮我们找个经济型的酒店，我希望它的评分是4.5分以上。
-    #   好咧！好多同学都是从外地赶来的，需要给他们订酒店，帮我找一个200到300元的，评分在4.5分以上的经济型酒店。
+    # The word lists alone flag none of the 400. The first second opinion (binary n-grams, threshold 0.40)
+    # flagged 2 hotel requests after a figure of speech ("看着我都快流口水了…订酒店"); the one trained on
+    # train_t1-t3 (idf-weighted, threshold 0.50) flags none: measured 2026-12-04.
     texts = _crosswoz_texts()
     assert len(texts) == 400
     results = [clf.classify(t) for t in texts]
@@ -450,19 +429,20 @@ def test_r6_2_department_table_covers_every_key() -> None:
     assert {d for _, d in DEPARTMENT_CASES} == set(DEPARTMENT_KEYS)
 
 
-@pytest.mark.parametrize("text", ["在吗", "", "123", "😀😀😀", "好的谢谢"])
-def test_r6_2_unmatched_message_falls_back_to_info_center_with_low_confidence(clf: Classifier, text: str) -> None:
+@pytest.mark.parametrize("text", ["在吗", "123", "好的谢谢"])
+def test_r6_2_greetings_and_tests_go_to_info_center(clf: Classifier, text: str) -> None:
+    result = clf.classify(text)  # the guidelines: greetings, tests and thanks with no subject are info_center's
+    assert result.department == "info_center"
+    assert result.severity == ROUTINE
+
+
+@pytest.mark.parametrize("text", ["", "😀😀😀"])
+def test_r6_2_a_message_with_nothing_to_go_on_falls_back_to_info_center_with_low_confidence(
+        clf: Classifier, text: str) -> None:
     result = clf.classify(text)
     assert result.department == "info_center"
     assert result.department_confidence < 0.5
     assert result.severity == ROUTINE
-
-
-def test_r6_2_tied_topics_give_low_confidence(clf: Classifier) -> None:
-    # 网吧 (enforcement, 3) and 图书馆 (public_service, 3): a genuine tie
-    result = clf.classify("网吧和图书馆")
-    assert result.department in {"enforcement", "public_service"}
-    assert result.department_confidence < 0.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -748,54 +728,99 @@ def test_normalize_maps_cantonese_function_characters_one_for_one() -> None:
 SECOND_OPINION_JSON = DATA_DIR / "second_opinion.json"
 # a critical message (a travel agency gone with fifty pensioners' money) in words the lists do not have
 MODEL_ONLY_CRITICAL = "旅行社关门了，老板电话打不通，我们五十多个老人交钱报的团，现在人都找不到"
+SCORED = [
+    "景区发生踩踏，好多人受伤",
+    "请问博物馆周一开门吗",
+    "我家孩子在游乐场的滑梯上摔下来了，头上一直在流血，工作人员也不管",
+    "投诉了三次都没有人回复，你们到底管不管",
+    MODEL_ONLY_CRITICAL,
+    "Is the museum open on Monday?",
+    "",
+]
 
 
-# p since the weights below 0.01 were pruned (train_second_opinion --min-weight, to score faster; before:
-# 0.1391, 0.0031, 0.8387, 0.5291, 0.9422 — no decision changed on tests/data/*.jsonl or CrossWOZ)
-@pytest.mark.parametrize(
-    ("text", "p"),
-    [
-        ("景区发生踩踏，好多人受伤", 0.1421),
-        ("请问博物馆周一开门吗", 0.0033),
-        ("我家孩子在游乐场的滑梯上摔下来了，头上一直在流血，工作人员也不管", 0.8386),
-        ("投诉了三次都没有人回复，你们到底管不管", 0.5248),
-        (MODEL_ONLY_CRITICAL, 0.9419),
-        ("", 0.0120),  # the bias alone
-    ],
-)
-def test_second_opinion_scores_as_the_shipped_weights_say(clf: Classifier, text: str, p: float) -> None:
-    assert clf.second_opinion is not None
-    assert round(clf.classify(text).second_opinion or -1, 4) == p
-    # the recipe written out again from the file: normalise, lower, collapse whitespace runs, 1-3-grams
+def _recipe(text: str) -> tuple[float, dict[str, float]]:
+    """The scoring written out again from the file alone: normalise, lower, collapse whitespace runs, the
+    distinct 1-3-grams that have an idf, each weighing idf / the vector's length, then both models."""
     doc = json.loads(SECOND_OPINION_JSON.read_text(encoding="utf-8"))
     s = re.sub(r"\s\s+", " ", normalize(text).lower())
-    grams = {s[i : i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)}
-    z = doc["bias"] + sum(doc["weights"].get(g, 0.0) for g in grams)
-    assert round(1 / (1 + math.exp(-z)), 4) == p
+    grams = {s[i : i + n] for n in (1, 2, 3) for i in range(len(s) - n + 1)} & set(doc["idf"])
+    length = math.sqrt(sum(doc["idf"][g] ** 2 for g in grams)) or 1.0
+    x = {g: doc["idf"][g] / length for g in grams}
+    severity, department = doc["severity"], doc["department"]
+    z = severity["bias"] + sum(severity["weights"].get(g, 0.0) * v for g, v in x.items())
+    logits = {
+        key: bias + sum(department["weights"][key].get(g, 0.0) * v for g, v in x.items())
+        for key, bias in zip(department["keys"], department["bias"], strict=True)
+    }
+    return 1 / (1 + math.exp(-z)), logits
+
+
+@pytest.mark.parametrize("text", SCORED)
+def test_second_opinion_scores_as_the_file_says(clf: Classifier, text: str) -> None:
+    assert clf.second_opinion is not None
+    p, logits = clf.second_opinion.assess(normalize(text))
+    expected_p, expected_logits = _recipe(text)
+    assert p == pytest.approx(expected_p, abs=1e-9)
+    assert logits == pytest.approx(expected_logits, abs=1e-9)
+    assert clf.classify(text).second_opinion == p
+
+
+def test_second_opinion_decisions_on_known_messages(clf: Classifier) -> None:
+    assert clf.second_opinion is not None
+    p = {text: clf.second_opinion.probability(normalize(text)) for text in SCORED}
+    assert p[MODEL_ONLY_CRITICAL] >= clf.second_opinion.threshold
+    assert p["我家孩子在游乐场的滑梯上摔下来了，头上一直在流血，工作人员也不管"] >= clf.second_opinion.threshold
+    assert p["请问博物馆周一开门吗"] < 0.05 and p["Is the museum open on Monday?"] < 0.2
 
 
 def test_second_opinion_file_says_what_it_is() -> None:
     doc = json.loads(SECOND_OPINION_JSON.read_text(encoding="utf-8"))
-    assert doc["threshold"] == 0.4 and doc["ngram"] == [1, 3]
+    assert doc["severity"]["threshold"] == 0.5 and doc["ngram"] == [1, 3]
+    assert doc["department"]["keys"] == sorted(DEPARTMENT_KEYS)
     about = doc["about"]
-    assert {"what", "trained", "training_files", "threshold"} <= set(about)
-    assert about["training_files"] == ["tests/data/dev.jsonl", "tests/data/blind.jsonl", "tests/data/unseen_a.jsonl (even ids)"]
+    assert {"what", "trained", "training_files", "report_files", "threshold"} <= set(about)
+    assert about["training_files"] == [
+        "tests/data/dev.jsonl", "tests/data/blind.jsonl", "tests/data/unseen_a.jsonl (even ids)",
+        *(f"tests/data/train_t{n}.jsonl" for n in range(1, 4)),
+    ]
+    assert not set(about["training_files"]) & set(about["report_files"])
 
 
 def test_second_opinion_makes_a_lexicon_routine_message_critical_and_says_why(clf: Classifier) -> None:
     result = clf.classify(MODEL_ONLY_CRITICAL)
     assert result.score < clf.threshold  # the word lists alone: routine
     assert result.severity == CRITICAL
-    assert result.matched[0] == "相似案例判断 94%"
+    assert result.second_opinion is not None
+    assert result.matched[0] == f"相似案例判断 {math.floor(result.second_opinion * 100)}%"
     evidence = result.matched[1:5]
-    assert evidence == ("现在", "老板", "我们", "老人")  # heaviest first, none inside another
+    assert len(evidence) == 4
     for gram in evidence:
         assert len(gram) >= 2 and gram in normalize(MODEL_ONLY_CRITICAL)
+        assert not any(gram in other for other in evidence if other != gram)  # none inside another
     assert "旅行社" in result.matched  # the department's term still follows
     assert result.department == "market"
-    assert result.to_dict()["second_opinion"] == 0.9419  # 0.9422 before the weights below 0.01 were pruned
     # a message the word lists make critical lists its terms, not the second opinion
     assert not any(m.startswith("相似案例判断") for m in clf.classify("景区发生踩踏，好多人受伤").matched)
+
+
+def test_r6_2_the_second_opinion_routes_a_subject_the_lists_have_no_word_for(clf: Classifier) -> None:
+    text = "我想问一下那个事情怎么样了"  # a follow-up with no subject: info_center by the guidelines
+    explained = clf.explain(text)
+    assert explained["department_scores"] == {}  # no listed term
+    result = clf.classify(text)
+    assert result.department == "info_center"
+    assert result.department_confidence < 0.5  # shown to staff as a weak routing
+    model = explained["department_model"]
+    assert set(model["logits"]) == set(DEPARTMENT_KEYS)
+    assert model["evidence"] and all(gram in result.matched for gram in model["evidence"])
+
+
+def test_r6_2_a_listed_term_and_the_model_together_decide_the_department(clf: Classifier) -> None:
+    # The lists score 剧场/演出 (arts, 6) over 景区/门票 (industry, 5); the model agrees it is a theatre matter.
+    result = clf.classify("景区里的剧场演出取消了，门票怎么退")
+    assert result.department == "arts"
+    assert "剧场" in result.matched
 
 
 def test_without_the_second_opinion_file_the_word_lists_decide_alone(tmp_path: Path, clf: Classifier) -> None:
@@ -807,12 +832,26 @@ def test_without_the_second_opinion_file_the_word_lists_decide_alone(tmp_path: P
     assert result.severity == ROUTINE and result.second_opinion is None
     assert result.to_dict()["second_opinion"] is None
     assert not any(m.startswith("相似案例判断") for m in result.matched)
-    with_model = clf.classify(MODEL_ONLY_CRITICAL)
-    assert (result.department, result.department_confidence, result.score) == (
-        with_model.department,
-        with_model.department_confidence,
-        with_model.score,
-    )  # routing and the lexicon's score do not depend on it
+    assert result.score == clf.classify(MODEL_ONLY_CRITICAL).score  # the lexicon's score does not depend on it
+    # routing by the lists alone: no term → the fallback with no confidence; a tie → below 0.5
+    assert (alone.classify("在吗").department, alone.classify("在吗").department_confidence) == ("info_center", 0.0)
+    tie = alone.classify("网吧和图书馆")  # 网吧 (enforcement, 3) and 图书馆 (public_service, 3)
+    assert tie.department in {"enforcement", "public_service"} and tie.department_confidence < 0.5
+    assert alone.explain("在吗")["department_model"] is None
+
+
+def _with(doc: dict, path: str, value: object) -> str:  # type: ignore[type-arg]
+    """``doc`` with the dotted ``path`` set to ``value`` (``None`` deletes it), as JSON."""
+    doc = json.loads(json.dumps(doc))
+    *parents, last = path.split(".")
+    target = doc
+    for key in parents:
+        target = target[key]
+    if value is None:
+        del target[last]
+    else:
+        target[last] = value
+    return json.dumps(doc, ensure_ascii=False)
 
 
 @pytest.mark.parametrize(
@@ -820,16 +859,24 @@ def test_without_the_second_opinion_file_the_word_lists_decide_alone(tmp_path: P
     [
         (lambda doc: "{not json", ["second_opinion.json", "invalid JSON", "line 1"]),
         (lambda doc: json.dumps([1, 2]), ["second_opinion.json", "mapping"]),
-        (lambda doc: json.dumps({k: v for k, v in doc.items() if k != "weights"}), ["second_opinion.json", "weights"]),
-        (lambda doc: json.dumps({**doc, "threshold": 1.5}), ["second_opinion.json", "threshold", "between 0 and 1"]),
-        (lambda doc: json.dumps({**doc, "bias": "high"}), ["second_opinion.json", "bias", "number"]),
-        (lambda doc: json.dumps({**doc, "weights": {"踩踏": "x"}}), ["second_opinion.json", "踩踏", "number"]),
-        (lambda doc: json.dumps({**doc, "weights": {"发生踩踏": 1.0}}), ["second_opinion.json", "发生踩踏", "length 4"]),
-        (lambda doc: json.dumps({**doc, "weights": {}}), ["second_opinion.json", "no weights"]),
-        (lambda doc: json.dumps({**doc, "ngram": [3, 1]}), ["second_opinion.json", "ngram"]),
-        (lambda doc: json.dumps({**doc, "colour": "red"}), ["second_opinion.json", "colour", "unknown key"]),
+        (lambda doc: _with(doc, "idf", None), ["second_opinion.json", "idf"]),
+        (lambda doc: _with(doc, "idf", {}), ["second_opinion.json", "idf", "no n-grams"]),
+        (lambda doc: _with(doc, "idf", {**doc["idf"], "发生踩踏": 2.0}), ["second_opinion.json", "发生踩踏", "length 4"]),
+        (lambda doc: _with(doc, "idf.的", -1), ["second_opinion.json", "idf['的']", "positive"]),
+        (lambda doc: _with(doc, "severity.threshold", 1.5), ["second_opinion.json", "threshold", "between 0 and 1"]),
+        (lambda doc: _with(doc, "severity.bias", "high"), ["second_opinion.json", "severity.bias", "number"]),
+        (lambda doc: _with(doc, "severity.weights", {"踩踏": "x"}), ["second_opinion.json", "踩踏", "number"]),
+        (lambda doc: _with(doc, "severity.weights", {"zzz": 1.0}), ["second_opinion.json", "zzz", "no idf"]),
+        (lambda doc: _with(doc, "department.bias", [0.0]), ["second_opinion.json", "department.bias", "9 numbers"]),
+        (lambda doc: _with(doc, "department.keys", ["market", "market"]), ["second_opinion.json", "department.keys"]),
+        (lambda doc: _with(doc, "department.weights.tourism", {}), ["second_opinion.json", "tourism", "department.keys"]),
+        (lambda doc: _with(doc, "department.lexicon_weight", -1), ["second_opinion.json", "lexicon_weight", "negative"]),
+        (lambda doc: _with(doc, "ngram", [3, 1]), ["second_opinion.json", "ngram"]),
+        (lambda doc: _with(doc, "colour", "red"), ["second_opinion.json", "colour", "unknown key"]),
     ],
-    ids=["json", "list", "no-weights", "threshold", "bias", "weight", "long-gram", "empty", "ngram", "unknown-key"],
+    ids=["json", "list", "no-idf", "empty-idf", "long-gram", "negative-idf", "threshold", "bias", "weight",
+         "weight-without-idf", "bias-count", "duplicate-key", "unknown-department", "lexicon-weight", "ngram",
+         "unknown-key"],
 )
 def test_malformed_second_opinion_file_is_named(tmp_path: Path, edit, words: list[str]) -> None:  # type: ignore[no-untyped-def]
     data = _data_copy(tmp_path)
@@ -839,6 +886,17 @@ def test_malformed_second_opinion_file_is_named(tmp_path: Path, edit, words: lis
         Classifier.load(data)
     for word in words:
         assert word in str(info.value), (word, str(info.value))
+
+
+def test_a_second_opinion_for_a_department_the_bureau_does_not_have_is_refused(tmp_path: Path) -> None:
+    data = _data_copy(tmp_path)
+    path = data / "second_opinion.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["department"]["keys"][0] = "tourism"
+    doc["department"]["weights"]["tourism"] = doc["department"]["weights"].pop(sorted(DEPARTMENT_KEYS)[0])
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(KnowledgeDataError, match=r"'tourism' is not defined in departments\.yaml"):
+        Classifier.load(data)
 
 
 def test_scikit_learn_is_only_imported_by_the_training_script() -> None:

@@ -374,16 +374,42 @@ def test_r6_1d_heldout_meets_goals(classifier: Classifier) -> None:
     summary = {g.name: g.value for g in report.goals}
     wrong = [(m.id, m.text, m.expected_severity, m.got_severity, m.matched) for m in report.misclassified]
     assert report.critical_recall is not None and report.critical_recall >= 0.95, (summary, wrong)
+    assert report.critical_precision is not None and report.critical_precision >= 0.85, (summary, wrong)
     assert report.department_accuracy >= 0.85, (summary, wrong)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the second opinion costs held-out precision: 0.841 < 0.85 (word lists alone 0.923); its false alarms "
-    "d0152, d0180, d0188, d0520 are routine by the guidelines (angry complaints, 人山人海)",
-)
-def test_r6_1d_heldout_meets_precision_goal(classifier: Classifier) -> None:
-    report: EvalReport = evaluate(classifier, load_examples(HELDOUT, departments=DEPARTMENT_KEYS))
-    wrong = [(m.id, m.text, m.expected_severity, m.got_severity, m.matched) for m in report.misclassified]
-    assert report.critical_precision is not None and report.critical_precision >= 0.85, wrong
     assert report.goals_met
+
+
+# Sets by writers who never saw the word lists, never trained or tuned on (tests/data/README.md): what the
+# classifier measured on them on 2026-12-04, as floors, so that a change to the word lists or the second
+# opinion that loses ground shows here. Critical precision is short of the 0.85 goal on all three.
+UNSEEN_FLOORS = {  # file: (critical recall, critical precision, department accuracy) measured
+    "unseen_b.jsonl": (1.000, 0.828, 0.940),
+    "unseen_c.jsonl": (0.961, 0.831, 0.890),
+    "unseen_d.jsonl": (0.981, 0.825, 0.950),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSEEN_FLOORS))
+def test_r6_1d_r6_2_messages_by_writers_who_never_saw_the_lists(classifier: Classifier, name: str) -> None:
+    report = evaluate(classifier, load_examples(DATA / name, departments=DEPARTMENT_KEYS))
+    recall, precision, accuracy = UNSEEN_FLOORS[name]
+    assert report.critical_recall is not None and report.critical_recall >= min(recall, 0.95)
+    assert report.critical_precision is not None and report.critical_precision >= precision - 0.0005
+    assert report.department_accuracy >= min(accuracy, 0.85)
+    assert report.department_accuracy >= accuracy - 0.0005
+
+
+def test_training_and_report_sets_never_share_a_message() -> None:
+    training = [DATA / name for name in ("dev.jsonl", "blind.jsonl", "train_t1.jsonl", "train_t2.jsonl",
+                                         "train_t3.jsonl")]
+    report = [DATA / name for name in ("heldout.jsonl", "unseen_b.jsonl", "unseen_c.jsonl", "unseen_d.jsonl")]
+    ids: set[str] = set()
+    seen = {}
+    for path in training + report:
+        for example in load_examples(path, departments=DEPARTMENT_KEYS):
+            assert example.id not in ids, f"{path.name}: id {example.id} also in another file"
+            ids.add(example.id)
+            seen.setdefault(example.text, set()).add(path.name)
+    trained_texts = {text for text, files in seen.items() if files & {p.name for p in training}}
+    shared = {text for text in trained_texts if seen[text] & {p.name for p in report}}
+    assert all(len(text) <= 3 for text in shared), shared  # only the generic "在吗", "123", "你好" …
