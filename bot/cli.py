@@ -443,13 +443,19 @@ def classify(
     except KnowledgeDataError as exc:
         fail(str(exc))
     faq = FaqMatcher(_faq_entries_for_classify(settings, faq_file))
-    sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]  # bytes that are not UTF-8 become U+FFFD
     refused = 0
-    for number, line in enumerate(sys.stdin, 1):
-        line = line.rstrip("\r\n")
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        try:
+            # GBK or UTF-16 read as UTF-8 would be classified as noise, silently: refused instead
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            line, problem = "x", (f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at {exc.start}); convert it first, "
+                                  "e.g. iconv -f GBK -t UTF-8")
+        else:
+            problem = None
         if not line.strip():
             continue
-        text, problem = _classify_input(line)
+        text, problem = (line, problem) if problem is not None else _classify_input(line)
         if problem is not None:
             # Still one output line per input line, so outputs can be pasted next to inputs.
             refused += 1

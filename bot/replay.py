@@ -27,10 +27,11 @@ class ReplayGuard:
 
     async def check(self, channel: str, timestamp: str, nonce: str, body: bytes) -> None:
         now = self.clock().timestamp()
-        try:
-            sent = float(timestamp)
-        except ValueError:
-            raise ReplayRefused("timestamp is not a number") from None
+        # Both platforms send a whole number of ASCII digits; float() would also take "nan" (which compares
+        # false with everything, so it would pass the window), "+1e9", " 12", or full-width digits.
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 16:
+            raise ReplayRefused("timestamp is not a whole number of seconds (milliseconds for Weibo)")
+        sent = float(timestamp)
         if channel == "weibo":
             sent /= 1000  # Weibo stamps in milliseconds
         if abs(now - sent) > self.window:

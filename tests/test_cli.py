@@ -59,6 +59,17 @@ def test_classify_reads_plain_and_json_lines(workdir: Path) -> None:
     assert 0.0 <= lines[0]["second_opinion"] <= 1.0  # p(critical) of the second opinion, 4 decimals
 
 
+def test_classify_refuses_text_that_is_not_utf8_instead_of_classifying_noise(workdir: Path) -> None:
+    stampede = "景区发生踩踏，好多人受伤"
+    stdin = "\ufeff请问图书馆几点开门\n".encode() + f"{stampede}\n".encode("gbk") + f"{stampede}\n".encode()
+    result = runner.invoke(app, ["classify"], input=stdin)
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert lines[0]["severity"] == "routine" and lines[0]["department"] == "public_service"  # a BOM is fine
+    assert lines[1] == {"line": 2, "error": "not UTF-8 text (byte 0xbe at 0); convert it first, e.g. iconv -f GBK -t UTF-8"}
+    assert lines[2]["severity"] == "critical"
+
+
 def test_serve_without_secrets_is_one_line_naming_the_setting(workdir: Path) -> None:
     result = runner.invoke(app, ["serve"])
     assert result.exit_code == 2

@@ -39,6 +39,17 @@ async def test_stale_timestamp_is_refused_as_replay(client: TestClient, database
     assert await stored(database, Message) == 0
 
 
+@pytest.mark.parametrize("form", ["nan", "+{t}", " {t}", "{t}e0", "{t}.0", "fullwidth", "-{t}"])
+async def test_a_timestamp_that_is_not_plain_digits_is_refused(client: TestClient, database: Database, form: str) -> None:
+    now = str(now_of(client))
+    timestamp = now.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"}) if form == "fullwidth" \
+        else form.format(t=now)
+    query = {"timestamp": timestamp, "nonce": "n", "signature": signature_of(TOKEN, timestamp, "n")}
+    response = await client.post("/wechat", params=query, data=push("text", Content="你好"))
+    assert response.status == 403  # "nan" compared false with the window and passed before
+    assert await stored(database, Message) == 0
+
+
 async def test_used_timestamp_and_nonce_with_another_body_is_refused(client: TestClient, database: Database) -> None:
     first = sign_wechat(push("text", Content="请问博物馆几点开门"), token=TOKEN, timestamp=now_of(client), nonce="n1")
     assert (await client.post("/wechat", params=first.query, data=first.body)).status == 200
