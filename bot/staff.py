@@ -30,7 +30,14 @@ class Refused(ValueError):
 
 
 class AnsweredMeanwhile(Refused):
-    """Someone else answered after the actor's page was drawn: they should read it before adding theirs."""
+    """Someone else answered after the actor last read the inquiry (or is sending an answer right now): they
+    should read it before adding theirs."""
+
+    def __init__(self, message: str, *, answered_by: str | None = None, answer: str | None = None,
+                 answers: int | None = None) -> None:
+        super().__init__(message)
+        # the colleague's latest answer and how many delivered answers there are now, when recorded
+        self.answered_by, self.answer, self.answers = answered_by, answer, answers
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,9 @@ class Detail:
 
     @property
     def staff_answer_count(self) -> int:
-        """What the answer form sends back as `answers_seen`."""
-        return sum(1 for m in self.messages if m.direction == Direction.OUT and m.author is not None)
+        """What the answer form sends back as `answers_seen`: the delivered staff answers on the page."""
+        return sum(1 for m in self.messages
+                   if m.direction == Direction.OUT and m.author is not None and m.delivery_status == "delivered")
 
 
 async def visible(session: Any, actor: Actor, inquiry_id: int) -> Inquiry:
@@ -102,16 +110,16 @@ async def answer(
     remote: str,
     override_reason: str = "",
     state: SharedState | None = None,
-    answers_seen: int | None = None,
+    answers_seen: int = 0,
 ) -> AnswerResult:
     """Screen the answer (R9, R10), send it through the platform, record it; the first delivered answer
     stops the SLA clock. A blocked answer is not sent unless a head overrides it with a reason.
 
     Two colleagues must not both answer the same netizen without knowing it: while one answer is being
     sent, the inquiry is claimed in the shared state (every worker sees it) and a second is refused; and
-    when `answers_seen` (the staff answers the actor's page showed) is behind, the actor is told who
-    answered meanwhile instead of sending. Sending again from the refreshed page adds a deliberate
-    supplement."""
+    when `answers_seen` (the delivered staff answers the actor has read; 0 by default, so a caller that does
+    not say gets first-answer semantics) is behind, the actor is told who answered meanwhile instead of
+    sending. Sending again with the new count adds a deliberate supplement."""
     _require(actor, "answer")
     text = text.strip()
     if not text:
@@ -124,7 +132,7 @@ async def answer(
         raise Refused("答复未通过审查，只有部门负责人或信息中心可以说明理由后强制发送")
     claim = f"answering:{inquiry_id}"
     if state is not None and not await state.claim(claim):
-        raise Refused("另一位同事正在答复这条留言，请稍候刷新页面查看其答复")
+        raise AnsweredMeanwhile("另一位同事正在答复这条留言，请稍候刷新查看其答复后再决定是否补充")
     try:
         return await _send_answer(database, outbound, actor, inquiry_id, text, verdict, now=now, remote=remote,
                                   override_reason=override_reason, answers_seen=answers_seen)
@@ -135,18 +143,19 @@ async def answer(
 
 async def _send_answer(database: Database, outbound: Outbound, actor: Actor, inquiry_id: int, text: str,
                        verdict: Verdict, *, now: datetime, remote: str, override_reason: str,
-                       answers_seen: int | None) -> AnswerResult:
+                       answers_seen: int) -> AnswerResult:
     async with database.transaction() as session:
         inquiry = await visible(session, actor, inquiry_id)
         if inquiry.status == InquiryStatus.CLOSED:
             raise Refused("该留言已关闭，不能再答复")
-        if answers_seen is not None:
-            answers = await staff_answers(session, inquiry_id)
-            if len(answers) > answers_seen:
-                raise AnsweredMeanwhile(
-                    f"您打开页面后，{answers[-1].author} 已答复了这条留言（见上方对话）。"
-                    "您的答复尚未发送；如仍需补充，请核对后再次点击发送。"
-                )
+        answers = await staff_answers(session, inquiry_id)
+        if answers_seen > len(answers):
+            raise Refused(f"answers_seen 为 {answers_seen}，但这条留言只有 {len(answers)} 条已送达的答复")
+        if len(answers) > answers_seen:
+            raise AnsweredMeanwhile(
+                f"在您阅读之后，{answers[-1].author} 已答复了这条留言。您的答复尚未发送；"
+                "如仍需补充，请核对其答复后再发送。",
+                answered_by=answers[-1].author, answer=answers[-1].content, answers=len(answers))
         channel, recipient = inquiry.channel, inquiry.sender
     delivery = await outbound.send(channel, recipient, text)
     async with database.transaction() as session:
@@ -169,10 +178,12 @@ async def _send_answer(database: Database, outbound: Outbound, actor: Actor, inq
 
 
 async def staff_answers(session: Any, inquiry_id: int) -> list[Message]:
-    """The answers people (not the automatic replies) sent on this inquiry, oldest first."""
+    """The answers people (not the automatic replies) sent on this inquiry that reached the netizen, oldest
+    first. One the platform refused or never got does not stop a colleague from answering."""
     return list((await session.scalars(
         select(Message).where(Message.inquiry_id == inquiry_id, Message.direction == Direction.OUT,
-                              Message.author.is_not(None)).order_by(Message.id)
+                              Message.author.is_not(None), Message.delivery_status == "delivered")
+        .order_by(Message.id)
     )).all())
 
 
@@ -187,6 +198,8 @@ async def transfer(database: Database, actor: Actor, inquiry_id: int, department
         raise Refused("转交必须说明理由")
     async with database.transaction() as session:
         inquiry = await visible(session, actor, inquiry_id)
+        if inquiry.status == InquiryStatus.CLOSED:
+            raise Refused("该留言已关闭，不能再转交")
         if inquiry.department == department:
             raise Refused("该留言已在此部门")
         previous, inquiry.department, inquiry.department_confidence = inquiry.department, department, 1.0

@@ -50,10 +50,8 @@ def _text(body: dict[str, Any], name: str, limit: int = 4000) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _answers_seen(body: dict[str, Any]) -> int | None:
-    value = body.get("answers_seen")
-    if value is None:
-        return None
+def _answers_seen(body: dict[str, Any]) -> int:
+    value = body.get("answers_seen", 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise web.HTTPBadRequest(text=json.dumps({"error": "answers_seen must be a non-negative integer"}),
                                  content_type="application/json")
@@ -150,7 +148,9 @@ async def answer(request: web.Request) -> web.Response:
     except staff.NotFound:
         return _not_found()
     except staff.AnsweredMeanwhile as exc:
-        return web.json_response({"error": str(exc)}, status=409)
+        return web.json_response({"error": str(exc), "answered_by": exc.answered_by, "answer": exc.answer,
+                                  "answers_seen": exc.answers}, status=409,
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
     except staff.Refused as exc:
         return web.json_response({"error": str(exc)}, status=400)
     if not result.recorded:
@@ -283,9 +283,10 @@ _BLOCKED = _json_of("Screening blocked the answer: nothing was sent or recorded 
                                            "recorded": {"type": "boolean", "enum": [False]}, "screening": _SCREENING})
 
 
-_ANSWERS_SEEN = {"type": "integer", "minimum": 0, "description":
-                 "how many staff answers (messages out with an author) the caller has read; when a colleague "
-                 "has answered since, nothing is sent and the reply is 409"}
+_ANSWERS_SEEN = {"type": "integer", "minimum": 0, "default": 0, "description":
+                 "how many delivered staff answers the caller has read (0 when left out: a first answer); when a "
+                 "colleague has answered since, or is sending one now, nothing is sent and the reply is 409 with "
+                 "their answer and the count to send again with; more than exist is 400"}
 _ID = [{"name": "inquiry_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -302,9 +303,13 @@ OPENAPI: dict[str, Any] = {
         "/api/inquiries/{inquiry_id}/answer": {"parameters": _ID, "post": _op(
             "Screen and send an answer through the platform (422 with findings when screening blocks it)",
             body={"text": 1}, optional={"override_reason": 1, "answers_seen": _ANSWERS_SEEN},
-            responses={"200": _ANSWERED, "422": _BLOCKED, "409": {
-                "description": "not sent: a colleague answered since the caller last read the inquiry "
-                               "(answers_seen is behind); read it, then send again with the new count"}})},
+            responses={"200": _ANSWERED, "422": _BLOCKED, "409": _json_of(
+                "Not sent: a colleague answered since the caller last read the inquiry (answers_seen is behind) "
+                "or is sending an answer right now", {
+                    "error": {"type": "string"}, "answered_by": {"type": "string", "nullable": True},
+                    "answer": {"type": "string", "nullable": True},
+                    "answers_seen": {"type": "integer", "nullable": True,
+                                     "description": "send again with this to add a supplement"}})})},
         "/api/inquiries/{inquiry_id}/transfer": {"parameters": _ID, "post": _op(
             "Transfer to another department with a reason (R6.2)", body={"department": 1, "reason": 1})},
         "/api/inquiries/{inquiry_id}/close": {"parameters": _ID, "post": _op(

@@ -81,10 +81,10 @@ def _inquiry_id(request: web.Request) -> int:
 NOT_FOUND = "没有这条留言，或不属于您的部门"
 
 
-def _answers_seen(form: Any) -> int | None:
-    """The staff answers the page showed when it was drawn; absent or garbled means "not known"."""
+def _answers_seen(form: Any) -> int:
+    """The delivered staff answers the page showed when it was drawn (the form always sends it)."""
     value = form_value(form, "answers_seen", 6)
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else 0
 
 
 @routes.get("/console/login")

@@ -500,6 +500,39 @@ async def test_r6_2_a_colleague_who_answered_meanwhile_is_shown_before_a_second_
     garbled = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", headers=head_headers,
                                         json={"text": "您好", "answers_seen": "1"})
     assert garbled.status == 400 and "answers_seen" in (await garbled.json())["error"]
+    beyond = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", headers=head_headers,
+                                       json={"text": "您好", "answers_seen": 99})
+    assert beyond.status == 400 and "只有 2 条" in (await beyond.json())["error"]
+    # A client that does not say what it has read gets first-answer semantics: told, with the answer to read.
+    unsaid = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", headers=staff_headers,
+                                       json={"text": "您好！已受理。"})
+    assert unsaid.status == 409
+    assert {k: (await unsaid.json())[k] for k in ("answered_by", "answer", "answers_seen")} == {
+        "answered_by": "head_market", "answer": "补充：处理结果将在三个工作日内告知您。", "answers_seen": 2}
+    assert len(await (await console.platform.get("/received")).json()) == 2
+
+
+async def test_r6_2_an_answer_that_did_not_reach_the_netizen_does_not_stop_a_colleague(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办", sender="oExpiredAAAAAAAAAAAAAAAAAAAAA")
+    failed = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": "您好！已受理。"},
+                                       headers=await api_login(console.client, "staff_market"))
+    assert (await failed.json())["delivered"] is False
+    second = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": "您好！已受理。"},
+                                       headers=await api_login(console.client, "head_market"))
+    assert second.status == 200  # not "staff_market 已答复": nothing reached the netizen
+
+
+async def test_a_closed_inquiry_cannot_be_transferred(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    headers = await api_login(console.client, "info")
+    closed = await console.client.post(f"/api/inquiries/{inquiry_id}/close", headers=headers,
+                                       json={"kind": "spam", "reason": "广告"})
+    assert closed.status == 200
+    moved = await console.client.post(f"/api/inquiries/{inquiry_id}/transfer", headers=headers,
+                                      json={"department": "arts", "reason": "测试"})
+    assert moved.status == 400 and "已关闭" in (await moved.json())["error"]
+    detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).json()
+    assert detail["department"] == "market"
 
 
 async def test_r6_2_the_console_form_refuses_a_stale_answer_and_keeps_the_draft(console: Console) -> None:
@@ -544,11 +577,11 @@ async def test_r6_2_while_one_answer_is_being_sent_a_second_is_refused_on_every_
     state = InProcessState()
     screener = Screener.load()
 
-    def answer(name: str, text: str) -> Awaitable[staff.AnswerResult]:
+    def answer(name: str, text: str, answers_seen: int = 0) -> Awaitable[staff.AnswerResult]:
         role, department = USERS[name]
         return staff.answer(console.database, platform, screener,  # type: ignore[arg-type]
                             Actor(0, name, role, department), inquiry_id, text, now=clock.now, remote="test",
-                            state=state)
+                            state=state, answers_seen=answers_seen)
 
     first = asyncio.create_task(answer("staff_market", "您好！已受理。"))
     await platform.in_flight.wait()
@@ -558,7 +591,9 @@ async def test_r6_2_while_one_answer_is_being_sent_a_second_is_refused_on_every_
     assert (await first).delivered
     assert platform.sent == ["您好！已受理。"]
     # The claim is gone once the first answer is recorded: a deliberate supplement may follow.
-    assert (await answer("head_market", "补充：三个工作日内告知结果。")).delivered
+    with pytest.raises(staff.AnsweredMeanwhile):  # not having read it
+        await answer("head_market", "补充：三个工作日内告知结果。")
+    assert (await answer("head_market", "补充：三个工作日内告知结果。", answers_seen=1)).delivered
     async with console.database.transaction() as session:
         assert (await session.get(Inquiry, inquiry_id)).answered_by == "staff_market"
 
