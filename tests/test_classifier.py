@@ -793,7 +793,7 @@ def test_second_opinion_file_says_what_it_is() -> None:
     assert {"what", "trained", "training_files", "report_files", "threshold"} <= set(about)
     assert about["training_files"] == [
         "tests/data/dev.jsonl", "tests/data/blind.jsonl", "tests/data/unseen_a.jsonl (even ids)",
-        *(f"tests/data/train_t{n}.jsonl" for n in range(1, 4)),
+        *(f"tests/data/train_t{n}.jsonl" for n in (1, 2, 3, 5, 6)),
     ]
     assert not set(about["training_files"]) & set(about["report_files"])
 
