@@ -291,7 +291,8 @@ def _crosswoz_texts() -> list[str]:
 def test_r6_1d_crosswoz_routine_requests_rarely_critical(clf: Classifier) -> None:
     # The word lists alone flag none of the 400. The first second opinion (binary n-grams, threshold 0.40)
     # flagged 2 hotel requests after a figure of speech ("看着我都快流口水了…订酒店"); the one trained on
-    # train_t1-t3 (idf-weighted, threshold 0.50) flags none: measured 2026-12-04.
+    # train_t1-t3 (idf-weighted, threshold 0.50) flagged none; the one trained with train_t7 and t8 as well flags
+    # the same 2 again (p 0.50 and 0.59): measured 2026-12-04.
     texts = _crosswoz_texts()
     assert len(texts) == 400
     results = [clf.classify(t) for t in texts]
@@ -793,7 +794,7 @@ def test_second_opinion_file_says_what_it_is() -> None:
     assert {"what", "trained", "training_files", "report_files", "threshold"} <= set(about)
     assert about["training_files"] == [
         "tests/data/dev.jsonl", "tests/data/blind.jsonl", "tests/data/unseen_a.jsonl (even ids)",
-        *(f"tests/data/train_t{n}.jsonl" for n in (1, 2, 3, 5, 6)),
+        *(f"tests/data/train_t{n}.jsonl" for n in (1, 2, 3, 5, 6, 7, 8)),
     ]
     assert not set(about["training_files"]) & set(about["report_files"])
 

@@ -381,11 +381,13 @@ def test_r6_1d_heldout_meets_goals(classifier: Classifier) -> None:
 
 # Sets by writers who never saw the word lists, never trained or tuned on (tests/data/README.md): what the
 # classifier measured on them on 2026-12-04, as floors, so that a change to the word lists or the second
-# opinion that loses ground shows here. Critical precision is short of the 0.85 goal on all three.
+# opinion that loses ground shows here. Critical precision is short of the 0.85 goal on unseen_b and d, and
+# unseen_e's recall (52 of 55) short of 0.95.
 UNSEEN_FLOORS = {  # file: (critical recall, critical precision, department accuracy) measured
-    "unseen_b.jsonl": (0.981, 0.825, 0.940),
-    "unseen_c.jsonl": (0.961, 0.831, 0.900),
-    "unseen_d.jsonl": (1.000, 0.828, 0.940),
+    "unseen_b.jsonl": (1.000, 0.828, 0.950),
+    "unseen_c.jsonl": (0.980, 0.862, 0.920),
+    "unseen_d.jsonl": (1.000, 0.841, 0.955),
+    "unseen_e.jsonl": (0.945, 0.897, 0.895),
 }
 
 
@@ -401,8 +403,10 @@ def test_r6_1d_r6_2_messages_by_writers_who_never_saw_the_lists(classifier: Clas
 
 def test_training_and_report_sets_never_share_a_message() -> None:
     training = [DATA / name for name in ("dev.jsonl", "blind.jsonl", "train_t1.jsonl", "train_t2.jsonl",
-                                         "train_t3.jsonl", "train_t5.jsonl", "train_t6.jsonl")]
-    report = [DATA / name for name in ("heldout.jsonl", "unseen_b.jsonl", "unseen_c.jsonl", "unseen_d.jsonl")]
+                                         "train_t3.jsonl", "train_t5.jsonl", "train_t6.jsonl", "train_t7.jsonl",
+                                         "train_t8.jsonl")]
+    report = [DATA / name for name in ("heldout.jsonl", "unseen_b.jsonl", "unseen_c.jsonl", "unseen_d.jsonl",
+                                       "unseen_e.jsonl")]
     ids: set[str] = set()
     seen = {}
     for path in training + report:
