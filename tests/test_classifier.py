@@ -376,6 +376,33 @@ def test_r6_1d_matched_lists_severity_terms_before_department_terms(clf: Classif
     assert result.matched.index("火灾") < result.matched.index("景区")
 
 
+
+@pytest.mark.parametrize(
+    ("incident", "over"),
+    [
+        ("游乐园的碰碰车把我女儿撞倒了，膝盖磕破了", "现在都结痂了"),
+        ("密室的道具柜砸到我脚了", "肿了两天，现在已经消了"),
+        ("漂流的时候船翻了，我们一家掉进水里", "还好人没事"),
+        ("孩子在游乐场磕破了头缝了两针", "上周拆线了"),
+        ("我家老人在景区走散了", "天黑前平安回来了"),
+    ],
+)
+def test_r6_1d_incident_over_and_everyone_fine_is_discounted(clf: Classifier, incident: str, over: str) -> None:
+    # "an incident already over and harmless" is routine by the guidelines: the phrase that says so takes the
+    # discount off, so a hint falls back below the threshold while a decisive term (a boat capsized) still counts
+    alone = clf.word_lists_only()
+    before, after = alone.explain(incident), alone.explain(f"{incident}，{over}")
+    resolution = [c for c in after["contributions"] if c["kind"] == "resolution"]
+    assert len(resolution) == 1 and resolution[0]["label"] in over
+    assert after["score"] == before["score"] + resolution[0]["weight"] < before["score"]
+
+
+def test_r6_1d_nothing_came_of_inspections_is_not_everyone_fine(clf: Classifier) -> None:
+    # "都没事" after inspections means nobody was punished: a protection accusation, not a resolution
+    text = "那家棋牌室查了三次都没事，老板说他上面有人"
+    assert not [c for c in clf.explain(text)["contributions"] if c["kind"] == "resolution"]
+    assert clf.word_lists_only().classify(text).severity == CRITICAL
+
 def test_r6_1d_a_word_split_across_other_words_does_not_count(clf: Classifier) -> None:
     # 去世 in 去/世界公园, 打人 in 打/人家, 大火 in 大/火锅
     for text in ("去世界公园怎么走", "我去打人家电话问问", "大火锅店开门了吗"):
