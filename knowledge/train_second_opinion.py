@@ -23,10 +23,13 @@ threshold on a 0.05 grid with recall >= 0.96; the previous recipe, binary counts
 0.793, the model alone 0.883). With ``train_t5`` and ``t6`` added (1,500 messages, 398 critical), the same
 rule again gives 0.50: recall 0.962, precision 0.849; departments 0.905 (lists 0.801, model 0.901). With
 ``train_t7`` and ``t8`` added (2,099 messages, 558 critical) it still gives 0.50: recall 0.968, precision 0.852;
-departments 0.917 (lists 0.802, model 0.912). Do not retune on the report sets. (A ``train_t4`` was
-commissioned with t5 and t6 and never arrived.)
+departments 0.917 (lists 0.802, model 0.912). With ``train_t9``–``t12`` added (3,299 messages, 883 critical;
+their writers were asked for a more natural mix: half of the critical messages in plain words) it gives 0.55:
+recall 0.961, precision 0.888 (at 0.50: 0.971, 0.874); departments 0.927 (lists 0.807, model 0.925), and
+``LEXICON_WEIGHT`` is still the best of 0, 0.1, 0.5/3, 0.25, 1/3 and 0.5 there (0.9266). Do not retune on the
+report sets. (A ``train_t4`` was commissioned with t5 and t6 and never arrived.)
 
-Training rows (2,824), all from ``tests/data``: ``dev.jsonl``, ``blind.jsonl``, the even-numbered ids of
+Training rows (4,024), all from ``tests/data``: ``dev.jsonl``, ``blind.jsonl``, the even-numbered ids of
 ``unseen_a.jsonl`` and the ``train_t*.jsonl`` files of ``WRITERS``. ``heldout.jsonl``, unseen_a's odd half and
 ``unseen_b`` to ``unseen_e.jsonl`` are for reporting only and are never read here except by ``--check``.
 
@@ -50,15 +53,14 @@ from knowledge.second_opinion import SECOND_OPINION_FILE, SecondOpinion
 
 TESTS_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 C = 10.0
-THRESHOLD = 0.50
+THRESHOLD = 0.55
 LEXICON_WEIGHT = 0.5 / 3  # per unit of the word lists' routing score (a weight-3 term adds 0.5 to the log-odds)
 NGRAM = (1, 3)
 GRID = tuple(round(0.30 + 0.05 * i, 2) for i in range(9))  # 0.30 … 0.70
 RECALL_FLOOR = 0.96
 MIN_WEIGHT = 0.05  # weights smaller than this (after rounding) are not written
 DECIMALS = 4
-WRITERS = ("train_t1.jsonl", "train_t2.jsonl", "train_t3.jsonl", "train_t5.jsonl", "train_t6.jsonl", "train_t7.jsonl",
-           "train_t8.jsonl")
+WRITERS = tuple(f"train_t{n}.jsonl" for n in (1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12))
 TRAIN_FILES = ("dev.jsonl", "blind.jsonl", "unseen_a.jsonl (even ids)", *WRITERS)
 REPORT_FILES = ("heldout.jsonl", "unseen_a.jsonl (odd ids)", "unseen_b.jsonl", "unseen_c.jsonl", "unseen_d.jsonl",
                 "unseen_e.jsonl")
