@@ -23,8 +23,8 @@ when loaded (``ScreeningDataError`` names the file, the line and the entry). Mat
   jieba token boundaries, so 滚 is found in "给我滚" but not in "不滚动播放". Terms containing a
   symbol ("亲~") are matched literally on the normalised answer.
 * Patterns (regular expressions) are matched on both forms.
-* Personal data is found by built-in detectors (ID-card check digit, Luhn) minus an allow-list
-  of the bureau's own published numbers and addresses.
+* Personal data is found by the built-in detectors of :mod:`knowledge.pii` (the log masking uses
+  the same ones) minus an allow-list of the bureau's own published numbers and addresses.
 
 Pure: no HTTP, no SQL, nothing from ``bot/``. ``Screener.screen`` does no I/O and never raises on
 any ``str``.
@@ -44,6 +44,9 @@ from typing import Any
 import yaml
 
 from knowledge.classifier import normalize
+from knowledge.pii import DETECTORS, EMAIL, id_card_valid, is_email_address, luhn_valid
+from knowledge.pii import mask as _mask
+from knowledge.pii import spans as _pd_spans
 from knowledge.segmentation import Segmenter
 from knowledge.yaml_base import FastSafeLoader
 
@@ -102,12 +105,8 @@ RULES: Mapping[str, str] = {
     EMOTIONAL_OPINION: "R9",
 }
 
-# Personal-data detectors (built in; the data file names them and allow-lists numbers).
-PHONE = "phone"
-ID_CARD = "id_card"
-BANK_CARD = "bank_card"
-EMAIL = "email"
-DETECTORS = (ID_CARD, BANK_CARD, PHONE, EMAIL)  # in the order they claim text
+# Personal-data detectors: knowledge.pii's DETECTORS, built in; the data file names them and
+# allow-lists numbers.
 
 
 class ScreeningDataError(ValueError):
@@ -495,7 +494,7 @@ class _Parser:
         emails: set[str] = set()
         for where, raw, line in self.items(allow.get("emails"), f"{awhere}.emails", _line(allow, "emails")):
             address = self.text(raw, where, line).lower()
-            if not _EMAIL_RE.fullmatch(address):
+            if not is_email_address(address):
                 raise self.error(where, f"{raw!r} is not an e-mail address", line)
             emails.add(address)
         domains: list[str] = []
@@ -607,69 +606,8 @@ def _views(original: str) -> tuple[_View, _View]:
     return _View("".join(norm_chars), norm_index), compact
 
 
-# --------------------------------------------------------------------------------------------
-# Personal data detectors
-# --------------------------------------------------------------------------------------------
-
-_SEP = r"[ \-–—]"
-_PHONE_RE = re.compile(rf"(?<![0-9])(?:(?:\+|00)?86{_SEP}?)?1[3-9](?:{_SEP}?[0-9]){{9}}(?![0-9])")
-_ID_RE = re.compile(
-    rf"(?<![0-9])[1-9][0-9]{{5}}{_SEP}?(?:18|19|20)[0-9]{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-    rf"{_SEP}?[0-9]{{3}}[0-9x](?![0-9])"
-)
-_CARD_RE = re.compile(rf"(?<![0-9])[0-9](?:{_SEP}?[0-9]){{15,18}}(?![0-9])")
-_EMAIL_RE = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
+# The personal-data detectors live in knowledge.pii; allow-listed numbers are compared digits only.
 _NON_DIGIT = re.compile(r"[^0-9x]")
-
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10x98765432"
-
-
-def id_card_valid(number: str) -> bool:
-    """An 18-character resident ID-card number (GB 11643) whose last character is the right check
-    digit (X or x for 10). Separators are not accepted here."""
-    number = number.lower()
-    if len(number) != 18 or not number[:17].isascii() or not number[:17].isdigit():
-        return False
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
-    return number[17] == _ID_CHECK[total % 11]
-
-
-def luhn_valid(number: str) -> bool:
-    """The Luhn check of bank-card numbers (ISO/IEC 7812); digits only."""
-    if not number or not number.isascii() or not number.isdigit():
-        return False
-    total = 0
-    for i, d in enumerate(reversed(number)):
-        n = int(d)
-        if i % 2:
-            n *= 2
-            if n > 9:
-                n -= 9
-        total += n
-    return total % 10 == 0
-
-
-def _card_like(digits: str) -> bool:
-    """16–19 digits, Luhn, and a first digit used by card schemes (UnionPay 62, Visa 4, Mastercard 5
-    and 2221–2720, JCB/Amex 3, Discover 6). Excludes order and case numbers starting 20xx or 1."""
-    if not 16 <= len(digits) <= 19 or not luhn_valid(digits):
-        return False
-    if digits[0] in "3456":
-        return True
-    return digits[0] == "2" and 2221 <= int(digits[:4]) <= 2720
-
-
-def _mask(kind: str, raw: str) -> str:
-    if kind == EMAIL:
-        local, _, domain = raw.partition("@")
-        return f"{local[:1]}***@{domain}"
-    digits = _NON_DIGIT.sub("", raw.lower())
-    if kind == PHONE:
-        digits = digits[-11:]
-        return f"{digits[:3]}****{digits[-4:]}"
-    keep_head = 6 if kind == ID_CARD else 4
-    return (digits[:keep_head] + "*" * max(len(digits) - keep_head - 4, 0) + digits[-4:]).upper()
 
 
 # --------------------------------------------------------------------------------------------
@@ -839,48 +777,26 @@ class Screener:
             return not any(a <= s and e <= b for a, b in allowed)
 
         def listed(raw: str) -> bool:
-            digits = _NON_DIGIT.sub("", raw)
+            digits = _NON_DIGIT.sub("", raw).removeprefix("00")  # 0086…: the country code as dialled abroad
             return digits in data.allow_numbers or (digits.startswith("86") and digits[2:] in data.allow_numbers)
 
         for kind in DETECTORS:
             if kind not in data.detectors:
                 continue
-            if kind == ID_CARD:
-                for m in _ID_RE.finditer(ntext):
-                    digits = _NON_DIGIT.sub("", m.group())
-                    if id_card_valid(digits) and free(*m.span()) and not listed(m.group()):
-                        report(kind, *m.span())
-            elif kind == BANK_CARD:
-                for m in _CARD_RE.finditer(ntext):
-                    span = _card_span(ntext, m)
-                    if span and free(*span) and not listed(ntext[span[0] : span[1]]):
-                        report(kind, *span)
-            elif kind == PHONE:
-                for m in _PHONE_RE.finditer(ntext):
-                    if free(*m.span()) and not listed(m.group()):
-                        report(kind, *m.span())
-            else:
-                for m in _EMAIL_RE.finditer(ntext):
-                    address = m.group()
+            for s, e in _pd_spans(kind, ntext):
+                if not free(s, e):
+                    continue
+                if kind == EMAIL:
+                    address = ntext[s:e]
                     domain = address.rpartition("@")[2]
                     if address in data.allow_emails or any(
                         domain == d or domain.endswith("." + d) for d in data.allow_email_domains
                     ):
                         continue
-                    if free(*m.span()):
-                        report(kind, *m.span())
+                elif listed(ntext[s:e]):
+                    continue
+                report(kind, s, e)
         return out
-
-
-def _card_span(ntext: str, m: re.Match[str]) -> tuple[int, int] | None:
-    """The card number in a run of digits: the whole run, or the longest prefix ending before a
-    separator ("6222 0212 3456 7890 1" + a stray digit group) that is card-like."""
-    s, e = m.span()
-    cuts = [e] + [i for i in range(e - 1, s, -1) if not ntext[i].isdigit() and ntext[i - 1].isdigit()]
-    for cut in cuts:
-        if _card_like(_NON_DIGIT.sub("", ntext[s:cut])):
-            return s, cut
-    return None
 
 
 class _Cover:

@@ -22,6 +22,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from knowledge.pii import id_card_shaped
 from knowledge.screening import (
     BANNED,
     BLOCK,
@@ -340,6 +341,17 @@ PERSONAL_DATA_ANSWERS = [
     ("退款请转到卡号4111 1111 1111 1111", "bank_card", "4111********1111"),
     ("退款账户6222021234567890128", "bank_card", "6222***********0128"),
     ("他的邮箱是zhangsan@qq.com", "email", "z***@qq.com"),
+    # formats a tester found passing (knowledge.pii; bot.logs masks the same ones)
+    ("电话+8613912345678", "phone", "139****5678"),
+    ("电话(+86)139.1234.5678", "phone", "139****5678"),
+    ("电话（＋８６）１３９．１２３４．５６７８", "phone", "139****5678"),
+    ("电话0086 139-1234-5678", "phone", "139****5678"),
+    ("您好，身份证 1101 0119 9003 0712 34", "id_card", "110101********1234"),
+    ("身份证110101-19900307-1234", "id_card", "110101********1234"),
+    ("身份证１１０１０１１９９００３０７１２３４", "id_card", "110101********1234"),
+    ("老身份证号110101900307123", "id_card", "110101******123"),  # 15 digits: the birth day is not kept
+    ("退款账户6222021234567890123", "bank_card", "6222***********0123"),  # UnionPay, fails Luhn
+    ("卡号6222-0212-3456-7890-128", "bank_card", "6222***********0128"),
 ]
 
 
@@ -351,8 +363,8 @@ def test_r10_personal_data_is_blocked_and_masked(screener: Screener, answer: str
     assert (finding.category, finding.entry, finding.term) == (PERSONAL_DATA, kind, masked)
     assert finding.severity == BLOCK and finding.rule == "R10"
     # the position covers the number as written; the data itself is not repeated in the verdict
-    written = unicodedata.normalize("NFKC", answer[finding.start : finding.end])
-    assert written.upper().endswith(masked[-4:].upper())
+    written = unicodedata.normalize("NFKC", answer[finding.start : finding.end]).replace(" ", "").replace("-", "")
+    assert written.upper().endswith(masked.rpartition("*")[2].upper())
     assert answer[finding.start : finding.end] not in json.dumps(verdict.to_dict(), ensure_ascii=False)
 
 
@@ -364,9 +376,53 @@ def test_r10_personal_data_id_card_checksum() -> None:
         assert not id_card_valid(number)
 
 
-def test_r10_personal_data_id_card_with_bad_checksum_is_not_flagged(screener: Screener) -> None:
-    assert screener.screen("编号110105194912310021").findings == ()
-    assert screener.screen("编号11010519491231002X").blocked
+def test_r10_personal_data_id_card_with_wrong_check_digit_is_blocked(screener: Screener) -> None:
+    # A mistyped ID (or one with its last digit changed) is still someone's: the layout decides.
+    assert not id_card_valid("110105194912310021")
+    for answer in ("编号110105194912310021", "编号11010519491231002X", "身份证410105199003071230"):
+        (finding,) = screener.screen(answer).findings
+        assert (finding.category, finding.entry) == (PERSONAL_DATA, "id_card")
+
+
+def test_r10_personal_data_id_card_layout_and_check() -> None:
+    # a province code, then a real birth date; the check digit does not matter
+    for number in ("110105194912310021", "11010519491231002X", "11010519491231002x", "110101900307123",
+                   "410102200002294569", "650102185001019999", "820000199912311234"):
+        assert id_card_shaped(number), number
+    for number in (
+        "202612040001234567",  # an 18-digit order number: 20 is no province
+        "910101199003071234",  # nor is 91
+        "110101199013071234",  # month 13
+        "110101199002301234",  # 30 February
+        "110101190002291234",  # 1900 was not a leap year
+        "110101210001011234",  # born in 2100
+        "110101991307123",  # 15 digits, month 13
+        "11010119900307123",  # 17 digits
+        "11010190030712X",  # a 15-digit ID has no check character
+        "11010119900307123Y",
+        "１１０１０１１９９００３０７１２３４",  # full-width: fold first
+        "",
+    ):
+        assert not id_card_shaped(number), number
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "您好，景区门票120元，学生票60元，2026年12月4日起执行。",
+        "您好，活动时间为2026-12-04 09:30，地址：郑州市金水区（邮编450000）。",
+        "您好，您的订单号20261204000123已退款，请注意查收。",
+        "您好，订单号202612040001234567已转交商家处理。",  # 18 digits, no province code
+        "您好，案件编号202612040001234已受理。",  # 15 digits, no province code
+        "您好，受理编号110101202613451234，请留存。",  # region-like start, but month 13 and day 45
+        "您好，编号1101011990030712345已登记。",  # 19 digits: not an ID (and not a card)
+        "您好，许可证号：410100000012345。",  # a 15-digit licence number: month 00
+        "您好，服务器地址139.123.45.167暂时无法访问。",  # dotted, but not 3-4-4
+        "您好，景区电话：0371-12345678，值班电话400-123-4567。",
+    ],
+)
+def test_r10_personal_data_ordinary_numbers_are_not_flagged(screener: Screener, answer: str) -> None:
+    assert screener.screen(answer).findings == ()
 
 
 def test_r10_personal_data_luhn() -> None:
@@ -377,7 +433,12 @@ def test_r10_personal_data_luhn() -> None:
 
 
 def test_r10_personal_data_card_needs_luhn_and_a_card_prefix(screener: Screener) -> None:
-    assert screener.screen("卡号6222021234567890127").findings == ()  # Luhn fails
+    assert screener.screen("卡号4111111111111112").findings == ()  # Luhn fails
+    assert screener.screen("卡号5500000000000005").findings == ()
+    # UnionPay (62) is blocked Luhn or not: some Chinese debit cards fail the check
+    assert not luhn_valid("6222021234567890127")
+    assert screener.screen("卡号6222021234567890127").blocked
+    assert screener.screen("卡号6222 0212 3456 7890 127").blocked
     # a date-based case number that happens to pass Luhn is not a card
     number = next(n for n in (f"2023101600{i:06d}" for i in range(100)) if luhn_valid(n))
     assert screener.screen(f"受理编号{number}").findings == ()
@@ -700,7 +761,14 @@ FRAGMENTS = [
     "x",
     "X",
     "11010519491231002",
+    "110101",
+    "19900307",
+    "900307",
+    "(+86)",
+    "+86",
+    ".",
     "4111",
+    "6222",
     "保证",
     "退款",
     "滚动",
