@@ -10,7 +10,7 @@ import aiohttp
 from bot.config import Settings, environment
 from bot.logs import mask_text
 from bot.replies import format_due, inquiry_ref
-from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Inquiry
+from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Inquiry, InquiryStatus
 from escalation.calendar import BusinessCalendar
 from escalation.ladder import LadderPolicy
 from escalation.notifiers import (
@@ -131,6 +131,8 @@ async def record_chase(database: Database, inquiry_id: int, *, by: str, note: st
         inquiry = await session.get(Inquiry, inquiry_id)
         if inquiry is None:
             raise LookupError(f"no inquiry {inquiry_id}")
+        if inquiry.status != InquiryStatus.OPEN:  # as the console refuses it: nobody is late on an answered one
+            raise ValueError(f"inquiry {inquiry_id} is {inquiry.status}: nothing to chase")
         record = AlertRecord(
             inquiry_id=inquiry_id, key=f"chase:{now.timestamp():.6f}", kind=AlertKind.CHASE, level=None,
             fire_at=now, recorded_at=now, by=by, note=note, status=AlertStatus.PENDING, recipients=[],

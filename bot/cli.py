@@ -726,13 +726,17 @@ def chase(
     from bot.alerts import record_chase
     from bot.pipeline import utc_now
 
+    if not by.strip():
+        fail("--by: say who chases (it is recorded and shown to the department)")
     settings = settings_or_exit(config, channels=False)
 
     async def run(database: Database) -> None:
         try:
-            await record_chase(database, inquiry_id, by=by, note=note, now=utc_now())
+            await record_chase(database, inquiry_id, by=by.strip(), note=note, now=utc_now())
         except LookupError:
             _no_inquiry(inquiry_id)
+        except ValueError as exc:
+            fail(f"INQUIRY_ID: {exc}")
 
     asyncio.run(_with_current_schema(settings, run))
     out.print(f"chase recorded for inquiry {inquiry_id}; the scheduler delivers it within its sweep interval")

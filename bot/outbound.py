@@ -35,6 +35,8 @@ Decisions, with their sources:
   platform's code and text in `reason` so staff see exactly what Weibo said. Conservative on
   purpose: an answer wrongly marked undeliverable would never be retried.
 - Weibo text: cut to `bot.weibo.REPLY_TEXT_LIMIT` (300) characters, as for passive replies.
+- Staff answers longer than either limit are refused before sending (`Outbound.too_long`, checked by
+  `bot.staff.answer`): the cutting above is only a last guard.
 
 No part of a token or secret, and no URL query string, reaches a log or a reason; openids and Weibo
 ids are logged masked (`bot.logs.mask_id`).
@@ -358,6 +360,22 @@ class Outbound:
     def __init__(self, wechat: WeChatSender | None = None, weibo: WeiboSender | None = None) -> None:
         self.wechat = wechat
         self.weibo = weibo
+
+    def too_long(self, channel: str, text: str) -> str | None:
+        """Why `text` cannot go out as one message on `channel` (for staff, in Chinese), or None. Checked before
+        sending: a cut answer would reach the netizen without its end and still count as answered."""
+        body = _clean(text)
+        if channel == Channel.WECHAT:
+            limit = self.wechat._max_bytes if self.wechat is not None else WECHAT_TEXT_MAX_BYTES
+            size = len(body.encode("utf-8"))
+            if size > limit:
+                return (f"答复共 {size} 字节，超过微信客服消息单条上限（{limit} 字节，约 {limit // 3} 个汉字）："
+                        "请精简后再发送，或分成几条依次发送")
+        elif channel == Channel.WEIBO:
+            limit = self.weibo._max_chars if self.weibo is not None else REPLY_TEXT_LIMIT
+            if len(body) > limit:
+                return f"答复共 {len(body)} 字，超过微博私信单条上限（{limit} 字）：请精简后再发送，或分成几条依次发送"
+        return None
 
     async def send(self, channel: str, recipient: str, text: str) -> DeliveryOutcome:
         """Deliver `text` to `recipient` (an openid or a Weibo user id) on `channel`.

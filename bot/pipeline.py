@@ -259,6 +259,13 @@ class Pipeline:
                 return inquiry, None  # "好的，谢谢": nothing to answer, nothing to reopen
             _reopen(inquiry, severity, due, now)
             followup = True
+            if classification is not None:
+                _route_new_cycle(inquiry, classification)
+            if severity == CRITICAL:
+                # "有线电视没信号" answered, then "孩子在景区走丢了": the emergency is the new cycle's subject,
+                # its department must react within the hour and the netizen gets the critical acknowledgement
+                inquiry.summary = _summary(message)
+                escalated = True
         elif inquiry is not None:
             followup = True
             inquiry.last_message_at = now
@@ -340,6 +347,16 @@ def _reopen(inquiry: Inquiry, severity: str, due: datetime, now: datetime) -> No
     inquiry.answered_at = None
     inquiry.answered_by = None
     inquiry.next_alert_at = now
+
+
+def _route_new_cycle(inquiry: Inquiry, classification: Classification) -> None:
+    """A message after an answer opens a new cycle about that message: a critical one, or one whose topic is
+    clear, is routed by its own classification; a bare follow-up ("到底开不开？") stays where it was."""
+    inquiry.matched = list(dict.fromkeys([*classification.matched, *inquiry.matched]))
+    inquiry.score = classification.score
+    if classification.severity == CRITICAL or classification.department_confidence >= _WEAK_ROUTING:
+        inquiry.department = classification.department
+        inquiry.department_confidence = classification.department_confidence
 
 
 def _merge_followup(inquiry: Inquiry, classification: Classification, due: datetime) -> bool:

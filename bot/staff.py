@@ -157,6 +157,8 @@ async def _send_answer(database: Database, outbound: Outbound, actor: Actor, inq
                 "如仍需补充，请核对其答复后再发送。",
                 answered_by=answers[-1].author, answer=answers[-1].content, answers=len(answers))
         channel, recipient = inquiry.channel, inquiry.sender
+    if (too_long := outbound.too_long(channel, text)) is not None:
+        raise Refused(too_long)
     delivery = await outbound.send(channel, recipient, text)
     async with database.transaction() as session:
         inquiry = await visible(session, actor, inquiry_id)

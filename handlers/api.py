@@ -45,16 +45,21 @@ def _encodable(value: Any) -> Any:
     return value
 
 
+def _bad_request(error: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": error}), content_type="application/json")
+
+
 def _text(body: dict[str, Any], name: str, limit: int = 4000) -> str:
     value = body.get(name, "")
-    return value[:limit] if isinstance(value, str) else ""
+    if not isinstance(value, str):  # {"text": 123} is a caller's mistake, not an empty answer
+        raise _bad_request(f"{name} must be a string")
+    return value[:limit]
 
 
 def _answers_seen(body: dict[str, Any]) -> int:
     value = body.get("answers_seen", 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise web.HTTPBadRequest(text=json.dumps({"error": "answers_seen must be a non-negative integer"}),
-                                 content_type="application/json")
+        raise _bad_request("answers_seen must be a non-negative integer")
     return value
 
 
@@ -114,6 +119,12 @@ async def logout(request: web.Request) -> web.Response:
 @requires("view")
 async def list_inquiries(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
+    # A filter the API does not have must not look like one that matched everything (?status=bogus).
+    unknown = sorted(set(request.query) - {"all"})
+    if unknown:
+        raise _bad_request(f"unknown query parameter {unknown[0]!r}: the only one is all=0|1")
+    if request.query.get("all", "0") not in ("0", "1"):
+        raise _bad_request("all must be 0 or 1")
     items = await staff.queue(request.app[DATABASE], actor(request),
                               include_answered=request.query.get("all") == "1")
     return web.json_response([inquiry_row(i, settings) for i in items])

@@ -81,10 +81,13 @@ def _inquiry_id(request: web.Request) -> int:
 NOT_FOUND = "没有这条留言，或不属于您的部门"
 
 
-def _answers_seen(form: Any) -> int:
-    """The delivered staff answers the page showed when it was drawn (the form always sends it)."""
-    value = form_value(form, "answers_seen", 6)
-    return int(value) if value.isascii() and value.isdigit() else 0
+def _answers_seen(form: Any) -> int | None:
+    """The delivered staff answers the page showed when it was drawn (the form always sends it; left out, 0:
+    first-answer semantics, as in the API); None when it is not a count: the form was not this console's."""
+    value = form_value(form, "answers_seen", 7)
+    if not value:
+        return 0
+    return int(value) if len(value) <= 6 and value.isascii() and value.isdigit() else None
 
 
 @routes.get("/console/login")
@@ -147,11 +150,15 @@ async def answer_submit(request: web.Request) -> web.StreamResponse:
     inquiry_id = _inquiry_id(request)
     form = await request.post()
     text = form_value(form, "text")
+    answers_seen = _answers_seen(form)
+    if answers_seen is None:
+        problem = {"error": "答复表单不完整，请刷新页面后重新提交", "draft": text}
+        return await _render_inquiry(request, inquiry_id, problem, status=400)
     try:
         result = await staff.answer(
             request.app[DATABASE], request.app[OUTBOUND], request.app[SCREENER], actor(request), inquiry_id, text,
             now=request.app[CLOCK](), remote=remote(request), override_reason=form_value(form, "override_reason"),
-            state=request.app[SHARED_STATE], answers_seen=_answers_seen(form),
+            state=request.app[SHARED_STATE], answers_seen=answers_seen,
         )
     except staff.NotFound:
         raise web.HTTPNotFound(text=NOT_FOUND) from None

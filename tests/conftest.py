@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from loguru import logger
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -50,6 +51,17 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    """What the code logs during the test, one string a message."""
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{message}")
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)
 
 
 @pytest.fixture

@@ -209,6 +209,27 @@ def test_r7_3b_chase_sweep_and_escalations_from_the_command_line(workdir: Path) 
     assert all(r["status"] == "sent" for r in rows)
 
 
+def test_r7_3b_chase_refuses_an_answered_inquiry_and_an_empty_name(workdir: Path) -> None:
+    init_with(an_inquiry(status="open", due_at=NOW, clock_started_at=NOW, next_alert_at=NOW),
+              an_inquiry(status="answered", due_at=NOW, clock_started_at=NOW, answered_at=NOW, answered_by="x"))
+    answered = runner.invoke(app, ["chase", "2", "--by", "信息中心"])
+    assert answered.exit_code == 2 and "answered: nothing to chase" in answered.output
+    nameless = runner.invoke(app, ["chase", "1", "--by", "  "])
+    assert nameless.exit_code == 2 and "--by" in nameless.output
+    listed = json.loads(runner.invoke(app, ["escalations", "--json"]).stdout)
+    assert listed == []  # neither was recorded
+
+
+def test_a_key_given_twice_in_config_yaml_is_refused_with_its_line(workdir: Path) -> None:
+    from tests.conftest import ROOT
+
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    assert "\n  market: " in text
+    (workdir / "twice.yaml").write_text(text.replace("\n  market: ", "\n  market: 重复\n  market: ", 1), encoding="utf-8")
+    result = runner.invoke(app, ["inquiries", "--config", "twice.yaml"])
+    assert result.exit_code == 2 and "duplicate key 'market'" in result.output and "Traceback" not in result.output
+
+
 def test_show_prints_the_conversation(workdir: Path) -> None:
     runner.invoke(app, ["init"])
     assert runner.invoke(app, ["show", "7"]).exit_code == 2

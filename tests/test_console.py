@@ -563,6 +563,9 @@ class _HeldPlatform:
         self.in_flight = asyncio.Event()
         self.release = asyncio.Event()
 
+    def too_long(self, channel: str, text: str) -> str | None:
+        return None
+
     async def send(self, channel: str, recipient: str, text: str) -> DeliveryOutcome:
         self.in_flight.set()
         await self.release.wait()
@@ -611,3 +614,40 @@ async def test_r6_1b_a_routine_deadline_over_the_weekend_shows_working_time_left
     clock.now = shanghai(2026, 12, 7, 10, 5)
     await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD})
     assert "已超时5分钟" in await (await console.client.get(f"/console/inquiries/{inquiry_id}")).text()
+
+
+async def test_an_answer_too_long_for_one_platform_message_is_refused_before_sending(console: Console) -> None:
+    # A cut answer would reach the netizen without its end and still stop the clock as "delivered".
+    inquiry_id = await new_inquiry(console.client, "导游强制购物，不买不让下车，这归谁管？")
+    headers = await api_login(console.client, "staff_market")
+    sent_before = len(await (await console.platform.get("/received")).json())
+    long_answer = "您好！" + "关于您反映的问题，我们已转市场管理处核查。" * 40  # 843 characters, 2,529 bytes
+    response = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": long_answer},
+                                         headers=headers)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert "超过微信客服消息单条上限" in error and "2529" in error
+    assert len(await (await console.platform.get("/received")).json()) == sent_before  # nothing went out
+    detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).json()
+    assert detail["status"] == "open"
+
+
+async def test_api_and_console_refuse_malformed_fields_instead_of_guessing(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    headers = await api_login(console.client, "staff_market")
+    bogus = await console.client.get("/api/inquiries?status=bogus", headers=headers)
+    assert (bogus.status, await bogus.json()) == (400, {"error": "unknown query parameter 'status': the only one is "
+                                                                 "all=0|1"})
+    assert (await console.client.get("/api/inquiries?all=yes", headers=headers)).status == 400
+    number = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": 123}, headers=headers)
+    assert (number.status, await number.json()) == (400, {"error": "text must be a string"})
+
+    await console.client.post("/console/login", data={"username": "head_market", "password": PASSWORD})
+    page = await (await console.client.get(f"/console/inquiries/{inquiry_id}")).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf is not None
+    draft = "您好！已转市场管理处核查。"
+    tampered = await console.client.post(f"/console/inquiries/{inquiry_id}/answer", allow_redirects=False,
+                                         data={"text": draft, "csrf_token": csrf.group(1), "answers_seen": "abc"})
+    assert tampered.status == 400 and "答复表单不完整" in await tampered.text()
+    assert await (await console.platform.get("/received")).json() == []  # nothing went out

@@ -72,3 +72,28 @@ async def test_r10_an_faq_answer_that_fails_the_answer_screening_is_never_sent(
     assert "13812345678" not in text and "自动答复" not in text and "已登记" in text
     [inquiry] = await inquiries(database)
     assert (inquiry.status, inquiry.faq_id) == ("open", None)  # a person answers it
+
+
+async def test_r6_1d_an_emergency_after_an_faq_answer_is_critical_and_routed_by_itself(
+    faq_client: TestClient, database: Database
+) -> None:
+    _, first = await post(faq_client, push("text", Content="你好，请问市博物馆周一开门吗？"))
+    assert "自动答复" in reply_text(first)
+    emergency = "我家孩子在景区走丢了，五岁，穿红衣服，求求你们帮忙"
+    _, body = await post(faq_client, push("text", Content=emergency))
+    text = reply_text(body)
+    assert "1小时内" in text and "已并入" not in text  # the critical acknowledgement, not "your addition"
+    [inquiry] = await inquiries(database)
+    assert (inquiry.status, inquiry.cycle, inquiry.severity) == ("open", 2, "critical")
+    assert inquiry.department == "industry" and inquiry.summary == emergency  # not the museum's department
+    assert inquiry.next_alert_at == shanghai(2026, 12, 3, 10, 0)  # the ladder starts at once
+
+
+async def test_a_new_clear_question_after_an_faq_answer_goes_to_its_own_department(
+    faq_client: TestClient, database: Database
+) -> None:
+    await post(faq_client, push("text", Content="你好，请问市博物馆周一开门吗？"))
+    _, body = await post(faq_client, push("text", Content="还有，我家的有线电视机顶盒一直显示无信号，找谁修"))
+    assert "已并入" in reply_text(body)
+    [inquiry] = await inquiries(database)
+    assert (inquiry.status, inquiry.severity, inquiry.department) == ("open", "routine", "broadcasting")

@@ -21,7 +21,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from loguru import logger
 
 from escalation.notifiers import (
     EMAIL,
@@ -65,16 +64,6 @@ class Recorder:
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{message}")
-    try:
-        yield lines
-    finally:
-        logger.remove(sink)
 
 
 @pytest.fixture

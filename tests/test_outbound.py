@@ -90,16 +90,6 @@ def weibo(platform: Platform, http: aiohttp.ClientSession) -> WeiboSender:
     return WeiboSender(http, WEIBO_TOKEN, api_base_url=platform.base, timeout=1.0)
 
 
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{message}")
-    try:
-        yield lines
-    finally:
-        logger.remove(sink)
-
-
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -417,3 +407,12 @@ def test_every_log_line_is_redacted(log_lines: list[str]) -> None:
     install_masking()  # as the app factory and the CLI do
     logger.warning("robot https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abcd1234 down; key=abcd…")
     assert log_lines[-1].strip() == "robot https://qyapi.weixin.qq.com/cgi-bin/webhook/send?[redacted] down; key=[redacted]"
+
+
+def test_too_long_names_each_platforms_limit_before_anything_is_sent() -> None:
+    outbound = Outbound()  # the limits do not need a configured sender
+    assert outbound.too_long("weibo", "好" * 300) is None
+    assert "301 字" in (outbound.too_long("weibo", "好" * 301) or "")
+    assert outbound.too_long("wechat", "好" * 682) is None  # 2,046 bytes
+    assert "2049 字节" in (outbound.too_long("wechat", "好" * 683) or "")
+    assert outbound.too_long("sms", "好" * 5000) is None  # an unknown channel fails at send, with its reason
