@@ -415,6 +415,8 @@ class _SeverityData:
     question_endings: tuple[str, ...] = ()  # a clause ending so asks about its terms ("撞到人怎么办")
     question_demands: tuple[str, ...] = ()  # ... unless it demands action ("景区踩踏你们不管吗")
     question_done: tuple[str, ...] = ()  # ... or reports something done ("有人受伤了吗")
+    # a rhetorical question asserts its terms ("局长收红包，这不是受贿吗"): neither negated nor asked about
+    question_rhetorical: tuple[str, ...] = ()
     masked_patterns: tuple[re.Pattern[str], ...] = ()  # benign_patterns: regexes masked like the phrases
 
 
@@ -585,7 +587,7 @@ def _load_severity(path: Path) -> _SeverityData:
         src.term_list(resolution.get("phrases", []), "resolution.phrases", src.line_of(resolution, "phrases"))
     )
     question = src.mapping(doc.get("question", {}), "question", src.line_of(doc, "question"))
-    src.keys(question, "question", {"why", "endings", "demands", "done"})
+    src.keys(question, "question", {"why", "endings", "demands", "done", "rhetorical"})
 
     def question_list(key: str) -> tuple[str, ...]:
         return tuple(src.term_list(question.get(key, []), f"question.{key}", src.line_of(question, key)))
@@ -632,6 +634,7 @@ def _load_severity(path: Path) -> _SeverityData:
         question_endings=question_list("endings"),
         question_demands=question_list("demands"),
         question_done=question_list("done"),
+        question_rhetorical=question_list("rhetorical"),
     )
 
 
@@ -1244,7 +1247,8 @@ class Classifier:
             if kind == "term" and start < len(norm) and tokens.straddles(start, start + len(label)):
                 continue  # "去世" in 去/世界公园: the characters belong to two other words
             negator = None
-            if start < len(norm):  # pinyin terms (found in the space-free text) stand at len(norm): no context
+            # pinyin terms (found in the space-free text) stand at len(norm): no context
+            if start < len(norm) and not self._rhetorical(norm, start, start + len(label)):
                 negator = (
                     self._negator_before(tokens, norm, start)
                     or self._asked_about(norm, start + len(label))
@@ -1327,6 +1331,20 @@ class Classifier:
         order (which orders the candidates that start at the same position)."""
         patterns = self._severity.patterns
         return [patterns[index] for index in self._pattern_filter.can_match(text)]
+
+    def _rhetorical(self, norm: str, start: int, end: int) -> bool:
+        """The clause holding a match (``start``–``end``) is a rhetorical question that asserts it: it opens with
+        one of ``question.rhetorical`` before the match ("这不是受贿吗", "难道不是包庇?") and ends as a question.
+        "这不是投诉，就问问" opens the same way but is no question: its 不是 negates."""
+        openers = self._severity.question_rhetorical
+        if not openers:
+            return False
+        before = _CLAUSE_END_RE.split(norm[:start])[-1]
+        if not any(opener in before for opener in openers):
+            return False
+        stop = _CLAUSE_END_RE.search(norm, end)
+        tail = norm[end : stop.start() if stop is not None else len(norm)].rstrip(" ~～…")
+        return tail.endswith(("吗", "嘛", "么")) or (stop is not None and stop.group() == "?")
 
     def _asked_about(self, norm: str, end: int) -> str | None:
         """The question ending that makes the clause holding a match (ending at ``end``) a question about it:

@@ -327,6 +327,23 @@ def test_r6_1d_negation_stops_at_the_clause_or_a_breaker(clf: Classifier) -> Non
     assert clf.classify("没人管，孩子都受伤了").severity == CRITICAL
 
 
+@pytest.mark.parametrize("text", [
+    "执法队的人来检查时直接拿了两条烟走，这不是吃拿卡要吗",
+    "局长收红包这不是受贿吗",
+    "难道不是你们执法队在包庇他们？",
+    "这不就是官商勾结嘛",
+])
+def test_r6_1d_a_rhetorical_question_asserts_the_accusation(clf: Classifier, text: str) -> None:
+    # "这不是…吗" neither negates nor asks about: it says so (found by a fresh-eyes pass, routine before)
+    result = clf.word_lists_only().classify(text)
+    assert (result.severity, result.department) == (CRITICAL, "office"), clf.explain(text)
+
+
+@pytest.mark.parametrize("text", ["这不是投诉，就问问博物馆几点开门", "这不是曝光，只是提个建议", "请问这种情况不是受贿吗，怎么举报"])
+def test_r6_1d_not_a_question_or_a_question_about_stays_routine(clf: Classifier, text: str) -> None:
+    assert clf.word_lists_only().classify(text).severity == ROUTINE, clf.explain(text)
+
+
 def test_r6_1d_buzuowei_is_a_term_not_a_negation(clf: Classifier) -> None:
     result = clf.classify("你们文旅局不作为")
     assert result.severity == CRITICAL
@@ -953,3 +970,14 @@ def test_scikit_learn_is_only_imported_by_the_training_script() -> None:
                 if any(n.split(".")[0] == "sklearn" for n in names):
                     assert path.name == "train_second_opinion.py", f"{path.name} imports scikit-learn"
                     assert node.col_offset > 0, "scikit-learn is imported inside the training function only"
+
+
+@pytest.mark.parametrize(("text", "severity", "department"), [
+    ("文旅局的工作人员跟旅行社是一伙的", CRITICAL, "office"),
+    ("稽查的人每次来都要我们请吃饭", CRITICAL, "office"),
+    ("那两家店是一伙的，一个拉客一个宰客", ROUTINE, "market"),  # two shops in league: an ordinary complaint
+])
+def test_r6_1d_collusion_and_petty_extortion_by_the_bureaus_people(
+        clf: Classifier, text: str, severity: str, department: str) -> None:
+    result = clf.word_lists_only().classify(text)
+    assert (result.severity, result.department) == (severity, department), clf.explain(text)
