@@ -621,6 +621,17 @@ class FaqMatch:
     matched_question: str  # the question or alternate (as written in the entry) that matched
 
 
+# Kinds of place a culture-and-tourism bureau's questions are about: an entry that names one answers only a
+# message that names one too (which one is the subject check's business).
+PLACE_KINDS = ("博物馆", "图书馆", "文化馆", "群艺馆", "美术馆", "纪念馆", "科技馆", "展览馆", "非遗馆", "档案馆",
+               "书房", "剧院", "剧场", "音乐厅", "景区", "景点", "公园", "动物园", "植物园", "游乐园", "乐园", "遗址",
+               "故居", "文化站", "文化中心", "少年宫", "体育馆", "旅游集散", "游客中心", "服务中心")
+_PLACE_RE = re.compile("|".join(PLACE_KINDS))
+# what counts as naming a place in a message: a kind's first two characters, so that a typo (博物官, 图书管)
+# still names it; loose on purpose, since a false "names a place" only lets the other checks decide
+_PLACE_MENTION_RE = re.compile("|".join(sorted({kind[:2] for kind in PLACE_KINDS})))
+
+
 class FaqMatcher:
     """Finds the entry a message asks about, or None. Build once (normalises every question and
     alternate), match many; ``match`` does no I/O and never raises on a ``str``.
@@ -635,6 +646,10 @@ class FaqMatcher:
     function characters such as 怎么/哪/能/可以 do not count). Questions about the bureau's venues
     share their frame ("几点开门", "门票多少钱") with questions about every other place in town, and
     ratio alone scores those at 70–75. The next candidate is then tried.
+
+    (3) A message that names no place is not answered by an entry about one (every phrasing of it names a
+    kind of ``PLACE_KINDS``): "请问几点开门" is not asked about the cultural centre; it waits for a person,
+    who can ask which place. An entry with a phrasing that names no place ("我想当志愿者") stays open to it.
 
     Not caught: a one-character swap of subject between two entries that share a frame ("老人去景区
     免票吗" against "军人去景区免票") — write such entries' questions and alternates so that each
@@ -657,6 +672,8 @@ class FaqMatcher:
                     choices.setdefault(norm, (entry, phrasing))  # the first entry wins a duplicate
         self._choices = list(choices)
         self._targets = list(choices.values())
+        self._place_bound = {entry.id for entry in self.entries
+                             if entry.questions and all(_PLACE_RE.search(q) for q in entry.questions)}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -677,9 +694,9 @@ class FaqMatcher:
             query, self._choices, scorer=fuzz.ratio, processor=None, score_cutoff=self.cutoff, limit=_CANDIDATES
         )
         for choice, score, index in candidates:
-            if self._names_something_else(query, choice):
-                continue
             entry, phrasing = self._targets[index]
+            if self._names_something_else(query, choice) or self._place_missing(query, entry):
+                continue
             return FaqMatch(entry=entry, score=round(float(score), 1), matched_question=phrasing)
         return None
 
@@ -703,10 +720,15 @@ class FaqMatcher:
                     "question": self._targets[index][1],
                     "score": round(float(score), 1),
                     "names_something_else": self._names_something_else(query, choice),
+                    "place_missing": self._place_missing(query, self._targets[index][0]),
                 }
                 for choice, score, index in candidates
             ],
         }
+
+    def _place_missing(self, query: str, entry: FaqEntry) -> bool:
+        """The entry is about a place and the message names none ("几点开门" against "文化馆几点开门")."""
+        return entry.id in self._place_bound and _PLACE_MENTION_RE.search(query) is None
 
     def _names_something_else(self, query: str, choice: str) -> bool:
         """True when, in one stretch of the alignment, both texts have two or more unmatched content

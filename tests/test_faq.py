@@ -772,3 +772,19 @@ def test_dump_refuses_invalid_entries_before_writing(tmp_path: Path) -> None:
     assert not path.exists()
     with pytest.raises(FaqFormatError, match=re.escape("contains '|'")):
         validate_entries([FaqEntry("a", "博物馆几点开门", "x", tags=("a|b",))])
+
+
+@pytest.mark.parametrize("text", ["请问几点开门", "几点关门啊", "周一开门吗"])
+def test_a_question_that_names_no_place_gets_no_place_bound_answer(matcher: FaqMatcher, text: str) -> None:
+    # "请问几点开门" used to get the cultural centre's hours: the netizen may mean any place (fresh-eyes pass)
+    assert matcher.match(text) is None, matcher.explain(text)
+    assert any(c["place_missing"] for c in matcher.explain(text)["candidates"])
+
+
+@pytest.mark.parametrize(("text", "entry"), [
+    ("博物官几点开门", "museum-hours"),  # a typo in the place still names it
+    ("志愿者怎么报名", "volunteer-signup"),  # an entry with a phrasing that names no place stays open
+])
+def test_a_place_named_loosely_or_not_needed_still_matches(matcher: FaqMatcher, text: str, entry: str) -> None:
+    found = matcher.match(text)
+    assert found is not None and found.entry.id == entry, matcher.explain(text)
