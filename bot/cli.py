@@ -457,7 +457,7 @@ def classify(
             continue
         text, problem = (line, problem) if problem is not None else _classify_input(line)
         if problem is not None:
-            # Still one output line per input line, so outputs can be pasted next to inputs.
+            # Still one output line per message (blank lines carry none), so outputs line up with the messages.
             refused += 1
             err.print(f"line {number}: {problem}", highlight=False)
             print(json.dumps({"line": number, "error": problem}, ensure_ascii=False), flush=True)

@@ -90,7 +90,7 @@ def load_examples(path: str | Path, *, departments: Collection[str] | None = Non
     ``departments`` is given, every label must be one of them."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise ValueError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

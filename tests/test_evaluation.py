@@ -415,3 +415,12 @@ def test_training_and_report_sets_never_share_a_message() -> None:
     trained_texts = {text for text, files in seen.items() if files & {p.name for p in training}}
     shared = {text for text in trained_texts if seen[text] & {p.name for p in report}}
     assert all(len(text) <= 3 for text in shared), shared  # only the generic "在吗", "123", "你好" …
+
+
+def test_load_examples_accepts_a_utf8_bom_as_classify_does(tmp_path: Path) -> None:
+    # Windows editors write one; classify accepted such a file and eval refused it (fresh-eyes pass)
+    path = tmp_path / "bom.jsonl"
+    line = {"id": "x1", "text": "请问博物馆周一开门吗", "severity": "routine", "department": "public_service"}
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n")
+    [example] = load_examples(path)
+    assert example.id == "x1"
