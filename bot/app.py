@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import signal
 import time
 import traceback
@@ -70,7 +71,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     # from elsewhere, never the platform's normal traffic.
     limit = request.app[SETTINGS].file.server.requests_per_ip_per_minute
     if not await request.app[SHARED_STATE].allow(f"ip:{request.remote}", limit):
-        logger.warning("POST {} refused (429): more than {} requests a minute from one address", request.path, limit)
+        logger.warning("POST {} refused (429): more than {} requests a minute from one address", loggable(request.path),
+                       limit)
         return web.Response(status=429, text="too many requests\n")
     started, status = time.perf_counter(), "error"
     try:
@@ -86,24 +88,24 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
         try:
             response = await handler(request)
         except MissingMsgType as exc:
-            logger.warning("{} {}: {}; acknowledged, nothing stored", request.method, request.path, exc)
+            logger.warning("{} {}: {}; acknowledged, nothing stored", request.method, loggable(request.path), exc)
             return web.Response(text="success")
         except (WeChatError, weibo.WeiboSignatureError, ReplayRefused, InvalidInbound) as exc:
-            logger.warning("{} {} refused ({}): {}", request.method, request.path, exc.status, exc)
+            logger.warning("{} {} refused ({}): {}", request.method, loggable(request.path), exc.status, exc)
             return web.Response(status=exc.status, text=f"{exc}\n")
         except WeiboProtocolError as exc:
-            logger.warning("{} {} refused (400): {}", request.method, request.path, exc)
+            logger.warning("{} {} refused (400): {}", request.method, loggable(request.path), exc)
             return web.Response(status=400, text=f"{exc}\n")
         except StorageUnavailable as exc:
             # 5xx makes the platform retry: better a retry than an acknowledged message we lost.
-            logger.error("{} {}: storage unavailable, answering 503 so the platform retries: {}",
-                         request.method, request.path, exc)
+            logger.error("{} {}: storage unavailable, answering 503 (the platform, or the caller, retries): {}",
+                         request.method, loggable(request.path), exc)
             return web.Response(status=503, text="storage unavailable, retry later\n")
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
             problem = _problem(exc)
-            logger.warning("{} {} refused ({}): {}", request.method, request.path, exc.status, problem)
+            logger.warning("{} {} refused ({}): {}", request.method, loggable(request.path), exc.status, problem)
             if _is_api(request) and exc.content_type != "application/json":
                 # /api speaks JSON even where aiohttp answers for it: unknown path (404), wrong method (405),
                 # body too large (413), and handlers' plain-text refusals.
@@ -115,13 +117,22 @@ async def _answer(request: web.Request, handler: Handler, request_id: str) -> we
             # The traceback goes through the masking patcher like any message: bound SQL parameters
             # and exception texts can hold openids and phone numbers.
             trace = "".join(traceback.format_exception(exc))
-            logger.error("{} {} failed unexpectedly: {}", request.method, request.path, trace)
+            logger.error("{} {} failed unexpectedly: {}", request.method, loggable(request.path), trace)
             return web.Response(status=500, text="internal error\n")
         if response.status >= 400:  # a refusal the handler answered itself (a form's error page, an API 400)
-            logger.warning("{} {} refused ({}): {}", request.method, request.path, response.status,
+            logger.warning("{} {} refused ({}): {}", request.method, loggable(request.path), response.status,
                            _answered_problem(response))
         response.headers["X-Request-Id"] = request_id
         return response
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def loggable(path: str) -> str:
+    """A request path as it may stand in a log line: "%0A" decodes to a newline, which would let anyone write a
+    line of their own into the log (and "%00" a NUL): control characters are shown escaped."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", path)
 
 
 def _is_api(request: web.Request) -> bool:

@@ -6,10 +6,12 @@ inquiry the actor may not see is reported as missing. Every change is written to
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from loguru import logger
 from sqlalchemy import Integer, func, select
 
 from bot import storage
@@ -17,7 +19,17 @@ from bot.access import Actor, scoped
 from bot.auth import audit
 from bot.outbound import DeliveryOutcome, Outbound
 from bot.shared_state import SharedState
-from bot.storage import AlertKind, AlertRecord, AlertStatus, Database, Direction, Inquiry, InquiryStatus, Message
+from bot.storage import (
+    AlertKind,
+    AlertRecord,
+    AlertStatus,
+    Database,
+    Direction,
+    Inquiry,
+    InquiryStatus,
+    Message,
+    StorageUnavailable,
+)
 from knowledge.screening import Screener, Verdict
 
 
@@ -38,6 +50,19 @@ class AnsweredMeanwhile(Refused):
         super().__init__(message)
         # the colleague's latest answer and how many delivered answers there are now, when recorded
         self.answered_by, self.answer, self.answers = answered_by, answer, answers
+
+
+class DeliveredNotRecorded(Exception):
+    """The platform delivered the answer but the database would not take the record of it, even on retries:
+    sending it again would reach the netizen twice. The caller must say so, never "try again"."""
+
+    def __init__(self, delivery: DeliveryOutcome) -> None:
+        super().__init__("答复已送达对方，但系统未能记录这次答复（数据库暂不可用）：请勿重复发送，请联系管理员补录")
+        self.delivery = delivery
+
+
+# Attempts at recording an answer the platform has already delivered, and the pause before each retry.
+_RECORD_RETRY_PAUSES = (0.2, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -160,6 +185,23 @@ async def _send_answer(database: Database, outbound: Outbound, actor: Actor, inq
     if (too_long := outbound.too_long(channel, text)) is not None:
         raise Refused(too_long)
     delivery = await outbound.send(channel, recipient, text)
+    for pause in (*_RECORD_RETRY_PAUSES, None):
+        try:
+            return await _record_answer(database, actor, inquiry_id, text, verdict, delivery, now=now, remote=remote,
+                                        override_reason=override_reason)
+        except StorageUnavailable as exc:
+            if not delivery.delivered:
+                raise  # nothing reached the netizen: a plain retry later is right
+            if pause is None:
+                logger.error("answer to inquiry {} by {} delivered but not recorded: {}", inquiry_id, actor.name, exc)
+                raise DeliveredNotRecorded(delivery) from exc
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _record_answer(database: Database, actor: Actor, inquiry_id: int, text: str, verdict: Verdict,
+                         delivery: DeliveryOutcome, *, now: datetime, remote: str,
+                         override_reason: str) -> AnswerResult:
     async with database.transaction() as session:
         inquiry = await visible(session, actor, inquiry_id)
         message = Message(

@@ -158,6 +158,9 @@ async def answer(request: web.Request) -> web.Response:
         )
     except staff.NotFound:
         return _not_found()
+    except staff.DeliveredNotRecorded as exc:
+        return web.json_response({"error": str(exc), "delivered": True, "sent": True, "recorded": False}, status=500,
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
     except staff.AnsweredMeanwhile as exc:
         return web.json_response({"error": str(exc), "answered_by": exc.answered_by, "answer": exc.answer,
                                   "answers_seen": exc.answers}, status=409,

@@ -162,6 +162,8 @@ async def answer_submit(request: web.Request) -> web.StreamResponse:
         )
     except staff.NotFound:
         raise web.HTTPNotFound(text=NOT_FOUND) from None
+    except staff.DeliveredNotRecorded as exc:
+        return await _render_inquiry(request, inquiry_id, {"error": str(exc)}, status=500)
     except staff.Refused as exc:
         status = 409 if isinstance(exc, staff.AnsweredMeanwhile) else 400
         return await _render_inquiry(request, inquiry_id, {"error": str(exc), "draft": text}, status=status)

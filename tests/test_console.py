@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.fake_platform import create_fake_platform
 from bot.outbound import DeliveryOutcome
 from bot.shared_state import InProcessState
-from bot.storage import AuditEntry, Database, Inquiry, Message
+from bot.storage import AuditEntry, Database, Inquiry, Message, StorageUnavailable
 from knowledge import Classifier
 from knowledge.screening import Screener
 from tests.conftest import APPID, Clock, shanghai
@@ -651,3 +651,43 @@ async def test_api_and_console_refuse_malformed_fields_instead_of_guessing(conso
                                          data={"text": draft, "csrf_token": csrf.group(1), "answers_seen": "abc"})
     assert tampered.status == 400 and "答复表单不完整" in await tampered.text()
     assert await (await console.platform.get("/received")).json() == []  # nothing went out
+
+
+async def test_an_answer_delivered_but_not_recorded_says_do_not_send_again(
+        console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The database refuses the record after the platform has delivered: "retry" would reach the netizen twice.
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    headers = await api_login(console.client, "staff_market")
+    record = staff._record_answer
+    failures = {"left": 3}  # every attempt: the first and the two retries
+
+    async def flaky(*args: object, **kwargs: object) -> staff.AnswerResult:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StorageUnavailable("database is locked")
+        return await record(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(staff, "_RECORD_RETRY_PAUSES", (0.0, 0.0))
+    monkeypatch.setattr(staff, "_record_answer", flaky)
+    response = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": "您好！已受理。"},
+                                         headers=headers)
+    body = await response.json()
+    assert response.status == 500 and body["delivered"] is True and body["recorded"] is False
+    assert "请勿重复发送" in body["error"]
+    assert [r["text"] for r in await (await console.platform.get("/received")).json()] == ["您好！已受理。"]
+
+    failures["left"] = 1  # a lock that passes: the retry records it, once
+    second = await console.client.post(f"/api/inquiries/{inquiry_id}/answer",
+                                       json={"text": "补充：三个工作日内告知结果。"}, headers=headers)
+    assert second.status == 200 and (await second.json())["recorded"] is True
+    detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).json()
+    assert [m["text"] for m in detail["messages"] if m["author"]] == ["补充：三个工作日内告知结果。"]
+
+
+async def test_a_request_path_cannot_write_a_line_of_its_own_into_the_log(
+        console: Console, log_lines: list[str]) -> None:
+    # "%0A" in a path decodes to a newline: anyone, without logging in, could forge log lines (fresh-eyes pass)
+    await console.client.get("/nothing%0AFORGED-404%00")
+    refused = [line.strip() for line in log_lines if "refused (404)" in line]
+    assert refused == ["GET /nothing\\x0aFORGED-404\\x00 refused (404): Not Found"]
+    assert not any(line.startswith("FORGED") for line in "\n".join(log_lines).splitlines())
