@@ -121,7 +121,11 @@ class InProcessLock:
 
 
 class RedisLeaderLock:
-    """SET NX with an expiry; the holder renews it each sweep, a dead holder's lock lapses."""
+    """SET NX with an expiry; the holder renews it each sweep, a dead holder's lock lapses.
+
+    When Redis cannot be reached every worker leads: a critical inquiry must reach someone within the hour
+    (R6.1d) whether or not Redis is up. Alerts are recorded under their unique (inquiry, key), so two workers
+    sweeping at once record each alert once; at worst one is delivered twice — better than not at all."""
 
     _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
     _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -132,14 +136,28 @@ class RedisLeaderLock:
         self.ttl_ms = int(ttl_seconds * 1000)
         # Says who holds it: an operator (or a test) can tell which worker runs the scheduler.
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.unreachable = False  # Redis failed at the last attempt: this worker leads on its own
 
     async def acquire(self) -> bool:
-        if await self.redis.eval(self._RENEW, 1, self.key, self.token, self.ttl_ms):
+        try:
+            if await self.redis.eval(self._RENEW, 1, self.key, self.token, self.ttl_ms):
+                held = True
+            else:
+                held = bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        except Exception as exc:  # Redis down or unreachable: lead locally rather than let alerts wait
+            if not self.unreachable:
+                logger.warning("scheduler lock: Redis unreachable ({}); this worker sweeps on its own until it is "
+                               "back", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.unreachable = True
             return True
-        return bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
+        if self.unreachable:
+            logger.info("scheduler lock: Redis reachable again; one worker leads")
+            self.unreachable = False
+        return held
 
     async def release(self) -> None:
-        await self.redis.eval(self._RELEASE, 1, self.key, self.token)
+        with suppress(Exception):  # nothing to give back when Redis is gone
+            await self.redis.eval(self._RELEASE, 1, self.key, self.token)
 
 
 def roles_for(record: AlertRecord, policy: LadderPolicy) -> tuple[str, ...]:

@@ -182,6 +182,26 @@ async def test_follow_up_after_an_answer_reopens_with_a_new_deadline(
     assert inquiry.due_at == shanghai(2026, 12, 3, 17, 0)  # the wait for the netizen does not count
 
 
+async def test_r6_1d_with_redis_unreachable_every_worker_sweeps_rather_than_none(log_lines: list[str]) -> None:
+    # A dead Redis used to fail every sweep: no alert for a critical inquiry until Redis came back.
+    import socket
+
+    import redis.asyncio
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = redis.asyncio.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
+    try:
+        lock = RedisLeaderLock(client, key="guanwei:test:dead", ttl_seconds=1)
+        assert [await lock.acquire(), await lock.acquire()] == [True, True]
+        await lock.release()  # nothing to give back, no error
+    finally:
+        await client.aclose()
+    warnings = [line for line in log_lines if "Redis unreachable" in line]
+    assert len(warnings) == 1  # said once per outage, not every sweep
+
+
 async def test_two_workers_race_for_the_scheduler_lock_and_one_takes_over() -> None:
     url = os.environ.get("GUANWEI_TEST_REDIS_URL")
     if not url:
