@@ -141,6 +141,10 @@ def _check_password(password: str) -> None:
 
 
 async def login(session: AsyncSession, name: str, password: str, *, now: datetime, remote: str) -> LoginResult:
+    if not password:
+        # Not an attempt at the password: it must not count towards the account's lockout, or anyone who knows
+        # a user name could lock the account with five empty requests.
+        return LoginResult(None, problem="no password")
     user = await session.scalar(select(User).where(User.name == name))
     if user is None:
         _verify(_DUMMY_HASH, password)

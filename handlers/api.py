@@ -95,6 +95,8 @@ async def login(request: web.Request) -> web.Response:
     async with request.app[DATABASE].transaction() as session:
         result = await auth.login(session, _text(body, "username", 64), _text(body, "password", 256),
                                   now=request.app[CLOCK](), remote=remote(request))
+    if result.problem == "no password":
+        return web.json_response({"error": "username and password are required"}, status=400)
     if result.actor is None or result.token is None:
         status = 429 if result.problem == "throttled" else 401
         return web.json_response({"error": "too many attempts" if status == 429 else "wrong username or password"},

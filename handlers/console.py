@@ -103,6 +103,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     async with request.app[DATABASE].transaction() as session:
         result = await auth.login(session, form_value(form, "username", 64), form_value(form, "password", 256),
                                   now=request.app[CLOCK](), remote=remote(request))
+    if result.problem == "no password":
+        return await render(request, "login.html", {"error": "请输入用户名和密码"}, status=400)
     if result.actor is None or result.token is None:
         error = "登录尝试过多，请15分钟后再试" if result.problem == "throttled" else "用户名或密码错误"
         return await render(request, "login.html", {"error": error}, status=401)

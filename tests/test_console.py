@@ -174,6 +174,16 @@ async def test_login_is_throttled_after_repeated_failures(console: Console) -> N
     assert locked.status == 429
 
 
+async def test_requests_without_a_password_do_not_lock_the_account(console: Console) -> None:
+    # five empty requests by someone who only knows the name used to lock the account for 15 minutes
+    for _ in range(6):
+        empty = await console.client.post("/api/login", json={"username": "info"})
+        assert (empty.status, await empty.json()) == (400, {"error": "username and password are required"})
+    page = await console.client.post("/console/login", data={"username": "info", "password": ""})
+    assert page.status == 400 and "请输入用户名和密码" in await page.text()
+    assert (await console.client.post("/api/login", json={"username": "info", "password": PASSWORD})).status == 200
+
+
 async def test_console_forms_need_the_csrf_token(console: Console) -> None:
     inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
     page = await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD},
