@@ -29,6 +29,7 @@ from bot.context import (
     METRICS,
     OUTBOUND,
     PIPELINE,
+    REFUSAL_REASON,
     REPLAY_GUARD,
     SCREENER,
     SETTINGS,
@@ -157,6 +158,8 @@ def _answered_problem(response: web.StreamResponse) -> str:
         return response.reason
     if body and response.content_type == "text/plain":
         return body.strip().splitlines()[0][:300] if body.strip() else response.reason
+    if REFUSAL_REASON in response:
+        return str(response[REFUSAL_REASON])[:300]
     return f"{response.reason} (the reason is on the page)" if body else response.reason
 
 

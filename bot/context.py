@@ -26,3 +26,5 @@ SCREENER = web.AppKey("screener", Screener)
 SHARED_STATE = web.AppKey("shared_state", SharedState)
 METRICS = web.AppKey("metrics", Metrics)
 EVENTS = web.AppKey("events", EventHub)
+# On a refusal page a handler rendered itself: the reason it shows, for the log's refusal line
+REFUSAL_REASON = web.ResponseKey("refusal_reason", str)

@@ -170,8 +170,10 @@ async def answer(request: web.Request) -> web.Response:
     except staff.Refused as exc:
         return web.json_response({"error": str(exc)}, status=400)
     if not result.recorded:
-        return web.json_response({"delivered": False, "sent": False, "recorded": False,
-                                  "screening": result.verdict.to_dict()}, status=422)
+        blocked = ", ".join(f.category for f in result.verdict.findings)
+        return web.json_response({"error": f"screening blocked the answer: {blocked}", "delivered": False,
+                                  "sent": False, "recorded": False, "screening": result.verdict.to_dict()},
+                                 status=422, dumps=lambda o: json.dumps(o, ensure_ascii=False))
     # 200: the answer is recorded either way; `delivered` (and `sent`, its older name) is true only when the
     # platform accepted it for the netizen. Otherwise `delivery` says undeliverable or failed and `reason` why.
     delivery = result.delivery

@@ -12,7 +12,17 @@ from aiohttp import web
 
 from bot import auth, report, staff
 from bot.access import ROLE_NAMES
-from bot.context import CLOCK, DATABASE, EVENTS, OUTBOUND, PIPELINE, SCREENER, SETTINGS, SHARED_STATE
+from bot.context import (
+    CLOCK,
+    DATABASE,
+    EVENTS,
+    OUTBOUND,
+    PIPELINE,
+    REFUSAL_REASON,
+    SCREENER,
+    SETTINGS,
+    SHARED_STATE,
+)
 from bot.ids import record_id
 from bot.outbound import STATUS_NAMES
 from bot.replies import inquiry_ref
@@ -39,7 +49,14 @@ def setup_templates(app: web.Application) -> None:
 
 
 async def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
-    return aiohttp_jinja2.render_template(template, request, {**_context(request), **context}, status=status)
+    response = aiohttp_jinja2.render_template(template, request, {**_context(request), **context}, status=status)
+    if status >= 400:  # the reason shown on the page also goes to the log (bot.app's refusal line)
+        verdict = context.get("verdict")
+        reason = context.get("error") or (
+            "screening blocked: " + ", ".join(f.category for f in verdict.findings) if verdict is not None else None)
+        if reason:
+            response[REFUSAL_REASON] = str(reason)
+    return response
 
 
 def _context(request: web.Request) -> dict[str, Any]:

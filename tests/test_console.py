@@ -701,3 +701,21 @@ async def test_a_request_path_cannot_write_a_line_of_its_own_into_the_log(
     refused = [line.strip() for line in log_lines if "refused (404)" in line]
     assert refused == ["GET /nothing\\x0aFORGED-404\\x00 refused (404): Not Found"]
     assert not any(line.startswith("FORGED") for line in "\n".join(log_lines).splitlines())
+
+
+async def test_refusals_on_pages_and_blocked_answers_log_their_reason(console: Console, log_lines: list[str]) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    headers = await api_login(console.client, "staff_market")
+    blocked = await console.client.post(f"/api/inquiries/{inquiry_id}/answer", json={"text": "你是不是傻，滚"},
+                                        headers=headers)
+    assert blocked.status == 422 and (await blocked.json())["error"].startswith("screening blocked the answer: ")
+    await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD})
+    page = await (await console.client.get(f"/console/inquiries/{inquiry_id}")).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf is not None
+    await console.client.post(f"/console/inquiries/{inquiry_id}/transfer", allow_redirects=False,
+                              data={"department": "arts", "reason": "", "csrf_token": csrf.group(1)})
+    refusals = [line.strip() for line in log_lines if " refused (" in line]
+    assert any("refused (422): screening blocked the answer: " in line for line in refusals), refusals
+    assert any(line.endswith("refused (400): 转交必须说明理由") for line in refusals), refusals
+    assert not any("the reason is on the page" in line for line in refusals)
