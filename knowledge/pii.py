@@ -71,6 +71,10 @@ class _Folding(dict[int, int]):
     or to itself. A character it expands to several ("⑪" → "11") is left alone so positions stay put."""
 
     def __missing__(self, code: int) -> int:
+        if chr(code) in _CHINESE_DIGITS:  # a number read out to voice input or typed so: 一三八一二三四五六七八
+            value = ord(_CHINESE_DIGITS[chr(code)])
+            self[code] = value
+            return value
         try:
             folded = normalize(chr(code))
         except Exception:  # lone surrogates and the like: leave them, never fail a log line
@@ -81,6 +85,7 @@ class _Folding(dict[int, int]):
         return value
 
 
+_CHINESE_DIGITS = {**{c: str(i) for i, c in enumerate("〇一二三四五六七八九")}, "零": "0", "幺": "1"}
 _FOLD = _Folding()
 
 
@@ -99,7 +104,7 @@ _SEP = "[ \\-\u2010\u2011\u2013\u2014\u2212]"
 # The country code: +86, 0086, 86, (+86), (0086), (86).
 _COUNTRY = r"(?:\((?:\+|00)?86\)|(?:\+|00)?86)"
 _PHONE_RE = re.compile(
-    rf"(?<![0-9])(?:{_COUNTRY}(?:{_SEP}|\.)?)?1[3-9]"
+    rf"(?<![0-9])(?:{_COUNTRY}(?:{_SEP}|\.)?)?1{_SEP}?[3-9]"
     # Dots only in the 3-4-4 grouping: an IPv4 address (octets of at most three digits) never has it.
     rf"(?:[0-9]\.[0-9]{{4}}\.[0-9]{{4}}|(?:{_SEP}?[0-9]){{9}})(?![0-9])"
 )
@@ -232,6 +237,7 @@ def _scan(
 def spans(kind: str, text: str) -> Iterator[tuple[int, int]]:
     """The spans of one kind of personal data in (folded) ``text``, in text order. Spans of the
     same kind do not overlap; spans of different kinds may (see :func:`find`)."""
+    text = fold(text)  # one for one: the screening's normalised view still has 一三八… and the like
     if kind == ID_CARD:
         second = [*_scan(_ID18_RE, text, _id_span)]
         # A 15-digit candidate inside an 18-character ID is its first part ("110101190101011 234").

@@ -42,6 +42,10 @@ PERSONAL_DATA_IN_LOGS = [
     ("phone (+86)139.1234.5678 called", "(+86)139.1234.5678", "phone 139****5678 called"),
     ("电话（＋８６）１３９．１２３４．５６７８", "（＋８６）１３９．１２３４．５６７８", "电话139****5678"),
     ("phone 0086 139 1234 5678 called", "0086 139 1234 5678", "phone 139****5678 called"),
+    # every digit spaced, and read out in Chinese numerals (second fresh-eyes pass)
+    ("救命！电话1 3 8 0 0 1 3 8 0 0 0", "1 3 8 0 0 1 3 8 0 0 0", "救命！电话138****8000"),
+    ("电话一三八一二三四五六七八，快来", "一三八一二三四五六七八", "电话138****5678，快来"),
+    ("电话幺三八一二三四五六七八", "幺三八一二三四五六七八", "电话138****5678"),
     ("phone 139\u200b1234\u200b5678 called", "139\u200b1234\u200b5678", "phone 139****5678 called"),
     # ID-card numbers
     ("id 410102199003071234 ok", "410102199003071234", "id 410102********1234 ok"),
@@ -82,6 +86,8 @@ def test_pii_masking_keeps_the_openid_rule() -> None:
         "client 139.123.45.167 refused (429)",  # an IPv4 address is not a dotted phone number
         "weibo sender 5012345678, inquiry #42, took 1234.5 ms",
         "already masked: 138****5678 110101********1234 z***@qq.com",
+        "三四五个人一起去，一九四九年建成，十一点开门",  # Chinese numerals in ordinary text
+        "scores 1 3 5 7 9 2 4 6 8 0",  # ten spaced digits: one short of a phone
     ],
 )
 def test_pii_ordinary_numbers_stay_readable_in_logs(line: str) -> None:
