@@ -115,14 +115,16 @@ class SecondOpinion:
     def evidence(self, norm: str, limit: int = 4, department: str | None = None) -> list[str]:
         """Up to ``limit`` n-grams of two or more characters in the text that pushed most towards critical (or,
         given ``department``, towards that department), heaviest first, leaving out one that lies inside (or
-        around) an n-gram already listed and any that is not all letters, digits or CJK characters."""
+        around) an n-gram already listed and any that is not all letters or CJK characters: digits are left out,
+        since the evidence is shown in alerts and pages and a message's digits may be a phone or ID number."""
         column = 1 if department is None else 2 + self.departments.index(department)
         table = self.table
         weighed = [(gram, row[column]) for gram in self._grams(norm)
                    if len(gram) >= 2 and (row := table.get(gram)) is not None and row[column] > 0.0]
         chosen: list[str] = []
         for gram, _ in sorted(weighed, key=lambda item: (-item[1], item[0])):
-            if not gram.isalnum():  # "了," or " a" would say nothing to a reader
+            # "了," or " a" would say nothing to a reader; "123" may be a piece of someone's phone number
+            if not gram.isalnum() or any(ch.isdigit() for ch in gram):
                 continue
             if any(gram in other or other in gram for other in chosen):
                 continue

@@ -849,6 +849,15 @@ def test_second_opinion_file_says_what_it_is() -> None:
     assert not set(about["training_files"]) & set(about["report_files"])
 
 
+def test_the_evidence_shown_in_alerts_holds_no_digits_of_a_phone_number(clf: Classifier) -> None:
+    # The n-grams behind a model's decision go into alerts and pages: "123", "234" were pieces of the
+    # netizen's phone number there (second fresh-eyes pass)
+    for phone in ("13912345678", "139 1234 5678"):
+        result = clf.classify(f"{MODEL_ONLY_CRITICAL}，我电话{phone}")
+        assert result.severity == CRITICAL and result.matched[0].startswith("相似案例判断")
+        assert not any(ch.isdigit() for label in result.matched[1:] for ch in label), result.matched
+
+
 def test_second_opinion_makes_a_lexicon_routine_message_critical_and_says_why(clf: Classifier) -> None:
     result = clf.classify(MODEL_ONLY_CRITICAL)
     assert result.score < clf.threshold  # the word lists alone: routine

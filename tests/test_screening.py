@@ -149,6 +149,8 @@ def test_r9_r10_polite_answer_passes_clean(screener: Screener, answer: str) -> N
 UNCIVIL_ANSWERS = [
     ("滚！别来烦我", "滚"),
     ("你有病吧，这种问题也来问？", "你有病吧"),
+    ("你是不是有病，天天发", "你是不是有病"),  # both passed a second fresh-eyes pass
+    ("你們這些人真是垃圾", "真是垃圾"),
     ("自己不会查吗？官网上写得清清楚楚。", "自己不会查吗"),
     ("爱咋咋地，反正规定就是这样。", "爱咋咋地"),
     ("关我什么事？你去找景区。", "关我什么事"),
