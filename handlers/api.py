@@ -22,6 +22,8 @@ routes = web.RouteTableDef()
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.body_exists:  # a POST of optional fields only (chase) may send nothing
+        return {}
     try:
         value = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -269,11 +271,14 @@ def _op(summary: str, *, body: dict[str, Any] | None = None, optional: dict[str,
         operation["security"] = []
         operation["responses"] = {"200": {"description": "OK"}, "401": {"description": "wrong credentials"},
                                   "429": {"description": "too many attempts"}}
-    if body:
+    if body or optional:
         properties = {name: schema if isinstance(schema, dict) else {"type": "string"}
-                      for name, schema in {**body, **(optional or {})}.items()}
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "properties": properties, "required": list(body)}}}}
+                      for name, schema in {**(body or {}), **(optional or {})}.items()}
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        if body:
+            schema["required"] = list(body)
+        # a body of optional fields may be left out altogether (an empty body reads as {})
+        operation["requestBody"] = {"required": bool(body), "content": {"application/json": {"schema": schema}}}
     operation["responses"].update(responses or {})
     return operation
 
@@ -332,7 +337,8 @@ OPENAPI: dict[str, Any] = {
             "Transfer to another department with a reason (R6.2)", body={"department": 1, "reason": 1})},
         "/api/inquiries/{inquiry_id}/close": {"parameters": _ID, "post": _op(
             "Close as spam, duplicate or settled, with a reason", body={"kind": 1, "reason": 1})},
-        "/api/inquiries/{inquiry_id}/chase": {"parameters": _ID, "post": _op("催办: chase the department (R7.3b)")},
+        "/api/inquiries/{inquiry_id}/chase": {"parameters": _ID, "post": _op("催办: chase the department (R7.3b)",
+                                                                             optional={"note": 1})},
         "/api/board": {"get": _op("Escalated open inquiries (rung 2 and up)")},
         "/api/overview": {"get": _op("Every department's open, overdue and critical counts")},
     },

@@ -719,3 +719,13 @@ async def test_refusals_on_pages_and_blocked_answers_log_their_reason(console: C
     assert any("refused (422): screening blocked the answer: " in line for line in refusals), refusals
     assert any(line.endswith("refused (400): 转交必须说明理由") for line in refusals), refusals
     assert not any("the reason is on the page" in line for line in refusals)
+
+
+async def test_api_chase_needs_no_body_as_its_openapi_says(console: Console) -> None:
+    inquiry_id = await new_inquiry(console.client, "导游强制购物怎么办")
+    headers = await api_login(console.client, "info")
+    spec = await (await console.client.get("/api/openapi.json", headers=headers)).json()
+    chase_body = spec["paths"]["/api/inquiries/{inquiry_id}/chase"]["post"]["requestBody"]
+    assert chase_body["required"] is False and "note" in chase_body["content"]["application/json"]["schema"]["properties"]
+    response = await console.client.post(f"/api/inquiries/{inquiry_id}/chase", headers=headers)
+    assert response.status == 200, await response.text()
