@@ -157,7 +157,8 @@ async def answer(
         raise Refused("答复未通过审查，只有部门负责人或信息中心可以说明理由后强制发送")
     claim = f"answering:{inquiry_id}"
     if state is not None and not await state.claim(claim):
-        raise AnsweredMeanwhile("另一位同事正在答复这条留言，请稍候刷新查看其答复后再决定是否补充")
+        raise AnsweredMeanwhile(
+            "这条留言的另一条答复正在发送中（同事的，或您刚刚提交的），请稍候刷新查看后再决定是否补充")
     try:
         return await _send_answer(database, outbound, actor, inquiry_id, text, verdict, now=now, remote=remote,
                                   override_reason=override_reason, answers_seen=answers_seen)

@@ -598,7 +598,7 @@ async def test_r6_2_while_one_answer_is_being_sent_a_second_is_refused_on_every_
 
     first = asyncio.create_task(answer("staff_market", "您好！已受理。"))
     await platform.in_flight.wait()
-    with pytest.raises(staff.Refused, match="另一位同事正在答复"):
+    with pytest.raises(staff.Refused, match="另一条答复正在发送中"):
         await answer("head_market", "您好！我们已收到。")
     platform.release.set()
     assert (await first).delivered
