@@ -261,6 +261,10 @@ class Pipeline:
             followup = True
             if classification is not None:
                 _route_new_cycle(inquiry, classification)
+            if faq is not None:
+                # a new question the knowledge base answers: the new cycle is answered at once, as a new inquiry is
+                _answer_by_knowledge_base(inquiry, faq, now)
+                return inquiry, self.replies.faq_answer(answer=faq.entry.answer, inquiry_id=inquiry.id)
             if severity == CRITICAL:
                 # "有线电视没信号" answered, then "孩子在景区走丢了": the emergency is the new cycle's subject,
                 # its department must react within the hour and the netizen gets the critical acknowledgement
@@ -274,6 +278,10 @@ class Pipeline:
                 if escalated:
                     inquiry.summary = _summary(message)  # staff must see what made it critical first
                     inquiry.next_alert_at = now  # the ladder starts at once (R6.1d)
+            if faq is not None:
+                # Another question, one the knowledge base answers: answered at once, while the open inquiry
+                # still waits for a person for what came before.
+                return inquiry, self.replies.faq_answer(answer=faq.entry.answer, inquiry_id=inquiry.id)
         else:
             followup = False
             inquiry = Inquiry(
@@ -297,11 +305,7 @@ class Pipeline:
             )
             if faq is not None:
                 # Answered at once by the knowledge base: the clock stops, staff still see it.
-                inquiry.status = InquiryStatus.ANSWERED
-                inquiry.answered_at = now
-                inquiry.answered_by = KNOWLEDGE_BASE
-                inquiry.faq_id = faq.entry.id
-                inquiry.next_alert_at = None
+                _answer_by_knowledge_base(inquiry, faq, now)
             # A new inquiry is only inserted in this transaction, never edited: a plain INSERT, not a flush.
             inquiry.id = storage.insert_row(session, Inquiry, _column_values(inquiry))
             if faq is not None:
@@ -347,6 +351,14 @@ def _reopen(inquiry: Inquiry, severity: str, due: datetime, now: datetime) -> No
     inquiry.answered_at = None
     inquiry.answered_by = None
     inquiry.next_alert_at = now
+
+
+def _answer_by_knowledge_base(inquiry: Inquiry, faq: FaqMatch, now: datetime) -> None:
+    inquiry.status = InquiryStatus.ANSWERED
+    inquiry.answered_at = now
+    inquiry.answered_by = KNOWLEDGE_BASE
+    inquiry.faq_id = faq.entry.id
+    inquiry.next_alert_at = None
 
 
 def _route_new_cycle(inquiry: Inquiry, classification: Classification) -> None:

@@ -97,3 +97,24 @@ async def test_a_new_clear_question_after_an_faq_answer_goes_to_its_own_departme
     assert "已并入" in reply_text(body)
     [inquiry] = await inquiries(database)
     assert (inquiry.status, inquiry.severity, inquiry.department) == ("open", "routine", "broadcasting")
+
+
+async def test_a_new_question_the_faq_answers_after_an_answer_is_answered_at_once(
+    faq_client: TestClient, database: Database
+) -> None:
+    await post(faq_client, push("text", Content="你好，请问市博物馆周一开门吗？"))
+    _, body = await post(faq_client, push("text", Content="图书馆几点开门"))
+    assert "自动答复" in reply_text(body) and "已并入" not in reply_text(body)  # not "wait until Monday"
+    [inquiry] = await inquiries(database)
+    assert (inquiry.status, inquiry.cycle, inquiry.answered_by, inquiry.faq_id) == (
+        "answered", 2, "knowledge_base", "library-hours")
+
+
+async def test_an_faq_question_while_another_waits_for_a_person_is_answered_and_the_wait_goes_on(
+    faq_client: TestClient, database: Database
+) -> None:
+    await post(faq_client, push("text", Content="我家楼下的非遗传承人想申请补贴，需要什么材料"))
+    _, body = await post(faq_client, push("text", Content="另外，图书馆几点开门"))
+    assert "自动答复" in reply_text(body)
+    [inquiry] = await inquiries(database)
+    assert inquiry.status == "open" and inquiry.answered_by is None  # the first question still waits
