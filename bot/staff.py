@@ -186,18 +186,19 @@ async def _send_answer(database: Database, outbound: Outbound, actor: Actor, inq
     if (too_long := outbound.too_long(channel, text)) is not None:
         raise Refused(too_long)
     delivery = await outbound.send(channel, recipient, text)
-    for pause in (*_RECORD_RETRY_PAUSES, None):
+    pauses = iter(_RECORD_RETRY_PAUSES)
+    while True:
         try:
             return await _record_answer(database, actor, inquiry_id, text, verdict, delivery, now=now, remote=remote,
                                         override_reason=override_reason)
         except StorageUnavailable as exc:
             if not delivery.delivered:
                 raise  # nothing reached the netizen: a plain retry later is right
+            pause = next(pauses, None)
             if pause is None:
                 logger.error("answer to inquiry {} by {} delivered but not recorded: {}", inquiry_id, actor.name, exc)
                 raise DeliveredNotRecorded(delivery) from exc
             await asyncio.sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _record_answer(database: Database, actor: Actor, inquiry_id: int, text: str, verdict: Verdict,

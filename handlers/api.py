@@ -27,12 +27,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         value = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body is not JSON"}), content_type="application/json"
-        ) from None
+        raise _bad_request("body is not JSON") from None
     if not isinstance(value, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
-                                 content_type="application/json")
+        raise _bad_request("body must be a JSON object")
     return _encodable(value)
 
 

@@ -237,7 +237,6 @@ def _scan(
 def spans(kind: str, text: str) -> Iterator[tuple[int, int]]:
     """The spans of one kind of personal data in (folded) ``text``, in text order. Spans of the
     same kind do not overlap; spans of different kinds may (see :func:`find`)."""
-    text = fold(text)  # one for one: the screening's normalised view still has 一三八… and the like
     if kind == ID_CARD:
         second = [*_scan(_ID18_RE, text, _id_span)]
         # A 15-digit candidate inside an 18-character ID is its first part ("110101190101011 234").

@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 
 from knowledge.classifier import normalize
-from knowledge.pii import DETECTORS, EMAIL, id_card_valid, is_email_address, luhn_valid
+from knowledge.pii import DETECTORS, EMAIL, fold, id_card_valid, is_email_address, luhn_valid
 from knowledge.pii import mask as _mask
 from knowledge.pii import spans as _pd_spans
 from knowledge.segmentation import Segmenter
@@ -780,10 +780,11 @@ class Screener:
             digits = _NON_DIGIT.sub("", raw).removeprefix("00")  # 0086…: the country code as dialled abroad
             return digits in data.allow_numbers or (digits.startswith("86") and digits[2:] in data.allow_numbers)
 
+        folded = fold(ntext)  # one for one, so spans in it are spans in ntext (一三八… read as digits)
         for kind in DETECTORS:
             if kind not in data.detectors:
                 continue
-            for s, e in _pd_spans(kind, ntext):
+            for s, e in _pd_spans(kind, folded):
                 if not free(s, e):
                     continue
                 if kind == EMAIL:
@@ -793,7 +794,7 @@ class Screener:
                         domain == d or domain.endswith("." + d) for d in data.allow_email_domains
                     ):
                         continue
-                elif listed(ntext[s:e]):
+                elif listed(folded[s:e]):
                     continue
                 report(kind, s, e)
         return out
