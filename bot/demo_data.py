@@ -38,8 +38,10 @@ from bot.storage import (
     Database,
     Direction,
     Inquiry,
+    InquiryCycle,
     InquiryStatus,
     Message,
+    finished_cycle_values,
 )
 from escalation.calendar import BusinessCalendar
 from escalation.ladder import ESCALATION, InquiryClock, LadderPolicy, plan
@@ -359,7 +361,9 @@ class _Builder:
         if followup >= self.until:
             return
         due = first_response_due(followup, ROUTINE, self.settings.sla, self.calendar)
+        self.session.add(InquiryCycle(**finished_cycle_values(inquiry, followup)))
         inquiry.status, inquiry.cycle, inquiry.clock_started_at = InquiryStatus.OPEN, inquiry.cycle + 1, followup
+        inquiry.severity = ROUTINE  # the follow-up is an ordinary question, whatever the first one was
         inquiry.due_at, inquiry.last_message_at = due, followup
         inquiry.answered_at = inquiry.answered_by = None
         inbound = self.add_message(inquiry, Direction.IN, followup, "还有个问题想再问一下，刚才说的情况具体怎么办理？")

@@ -27,7 +27,16 @@ from bot.logs import mask_id
 from bot.metrics import Metrics
 from bot.replies import ReplyWriter
 from bot.shared_state import InProcessState, SharedState
-from bot.storage import KNOWLEDGE_BASE, Database, Direction, Inquiry, InquiryStatus, Message, StorageUnavailable
+from bot.storage import (
+    KNOWLEDGE_BASE,
+    Database,
+    Direction,
+    Inquiry,
+    InquiryCycle,
+    InquiryStatus,
+    Message,
+    StorageUnavailable,
+)
 from escalation.calendar import BusinessCalendar
 from escalation.ladder import InquiryClock, due_now, next_fire_at, plan
 from escalation.sla import first_response_due
@@ -257,6 +266,7 @@ class Pipeline:
         if inquiry is not None and inquiry.status == InquiryStatus.ANSWERED:
             if _is_closing_remark(message):
                 return inquiry, None  # "好的，谢谢": nothing to answer, nothing to reopen
+            storage.insert_row(session, InquiryCycle, storage.finished_cycle_values(inquiry, now))
             _reopen(inquiry, severity, due, now)
             followup = True
             if classification is not None:

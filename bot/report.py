@@ -5,9 +5,11 @@ Scope and definitions (they are printed in the report's 说明 too):
 - The month is a calendar month in the bureau's zone (config ``timezone``, Asia/Shanghai). Its inquiries are
   those *received* in it; every other figure (alerts, undeliverable answers, transfers) is about those
   inquiries, whenever it happened.
-- An inquiry may have been reopened by a follow-up (``cycle`` > 1). Its outcome is judged on its *current*
-  cycle: the current ``due_at`` and ``answered_at``, and the cycle's start (``clock_started_at``).
-- Outcome: answered on time (``answered_at`` ≤ ``due_at``), answered late, still open past its deadline,
+- An inquiry may have been reopened by a follow-up after its answer (``cycle`` > 1). Every cycle is judged on
+  its own: its severity, department, start (``clock_started_at``), deadline and answer. The current cycle is
+  on the inquiry's row, the finished ones in ``inquiry_cycles``. Counts of inquiries (by channel, department,
+  day) count each inquiry once, as critical when any of its cycles was.
+- Outcome of a cycle: answered on time (``answered_at`` ≤ ``due_at``), answered late, still open past its deadline,
   still open within it, or closed without an answer (spam, duplicate, settled offline). The on-time rate is
   on time ÷ (on time + late + open past due): open inquiries not yet due, and closed ones, are not judged.
   "Still open" is as of the moment the report is made (``as_of``).
@@ -52,6 +54,7 @@ from bot.storage import (
     AuditEntry,
     Database,
     Inquiry,
+    InquiryCycle,
     InquiryStatus,
     Message,
 )
@@ -63,7 +66,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 HTML_TEMPLATE = "report.html.j2"
 ALL = "__all__"  # the total row of a per-department table
 
-# Outcomes of an inquiry's current cycle.
+# Outcomes of an answer cycle.
 ON_TIME, LATE, OPEN_OVERDUE, OPEN_PENDING, CLOSED = "on_time", "late", "open_overdue", "open_pending", "closed"
 
 CHANNEL_NAMES = {"wechat": "微信", "weibo": "微博"}
@@ -139,6 +142,7 @@ class MonthRows:
     undeliverable: list[Message]
     transfers: list[AuditEntry]
     demo: bool = False
+    finished_cycles: list[InquiryCycle] = field(default_factory=list)  # of reopened inquiries
 
 
 async def load_month(database: Database, month: Month, tz: tzinfo) -> MonthRows:
@@ -147,6 +151,10 @@ async def load_month(database: Database, month: Month, tz: tzinfo) -> MonthRows:
     async with database.transaction() as session:
         inquiries = list((await session.scalars(
             select(Inquiry).where(Inquiry.received_at >= start, Inquiry.received_at < end).order_by(Inquiry.id)
+        )).all())
+        finished_cycles = list((await session.scalars(
+            select(InquiryCycle).where(InquiryCycle.inquiry_id.in_(in_month))
+            .order_by(InquiryCycle.inquiry_id, InquiryCycle.cycle)
         )).all())
         alerts = list((await session.scalars(
             select(AlertRecord).where(AlertRecord.inquiry_id.in_(in_month)).order_by(AlertRecord.id)
@@ -164,7 +172,7 @@ async def load_month(database: Database, month: Month, tz: tzinfo) -> MonthRows:
     transfers = [a for a in audits if a.action == "transfer" and a.target in targets]
     demo = any(i.account == "demo" for i in inquiries) or any(
         a.action == "demo.generated" and (a.detail or {}).get("month") == month.key for a in audits)
-    return MonthRows(month, inquiries, alerts, undeliverable, transfers, demo)
+    return MonthRows(month, inquiries, alerts, undeliverable, transfers, demo, finished_cycles)
 
 
 # --------------------------------------------------------------------------- computing
@@ -212,35 +220,68 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def outcome_of(inquiry: Inquiry, as_of: datetime) -> str:
-    """The current cycle's outcome (see the module docstring)."""
-    if inquiry.answered_at is not None:
-        return ON_TIME if inquiry.answered_at <= inquiry.due_at else LATE
-    if inquiry.status == InquiryStatus.CLOSED:
+def _known_severity(severity: str) -> str:
+    return severity if severity in SEVERITIES else ROUTINE
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One answer cycle, judged on its own severity, department and deadline: an inquiry's current cycle, or a
+    finished one kept when a follow-up reopened the inquiry."""
+
+    inquiry: Inquiry
+    cycle: int
+    severity: str
+    department: str
+    clock_started_at: datetime  # receipt, or the follow-up that reopened the inquiry
+    due_at: datetime
+    answered_at: datetime | None
+    answered_by: str | None
+    escalation_level: int
+    closed: bool  # closed without an answer (spam, duplicate, settled offline)
+
+    @classmethod
+    def current(cls, inquiry: Inquiry) -> Cycle:
+        return cls(inquiry, inquiry.cycle, _known_severity(inquiry.severity), inquiry.department,
+                   inquiry.clock_started_at or inquiry.received_at, inquiry.due_at, inquiry.answered_at,
+                   inquiry.answered_by, inquiry.escalation_level or 0, inquiry.status == InquiryStatus.CLOSED)
+
+    @classmethod
+    def finished(cls, row: InquiryCycle, inquiry: Inquiry) -> Cycle:
+        return cls(inquiry, row.cycle, _known_severity(row.severity), row.department, row.clock_started_at,
+                   row.due_at, row.answered_at, row.answered_by, row.escalation_level or 0, False)
+
+
+def outcome_of(cycle: Cycle, as_of: datetime) -> str:
+    """A cycle's outcome (see the module docstring)."""
+    if cycle.answered_at is not None:
+        return ON_TIME if cycle.answered_at <= cycle.due_at else LATE
+    if cycle.closed:
         return CLOSED
-    return OPEN_OVERDUE if inquiry.due_at < as_of else OPEN_PENDING
+    return OPEN_OVERDUE if cycle.due_at < as_of else OPEN_PENDING
 
 
-def clock_start(inquiry: Inquiry) -> datetime:
-    """When the current cycle's clock started: receipt, or the follow-up that reopened it."""
-    return inquiry.clock_started_at or inquiry.received_at
-
-
-def severity_of(inquiry: Inquiry) -> str:
-    return inquiry.severity if inquiry.severity in SEVERITIES else ROUTINE
-
-
-def response_minutes(inquiry: Inquiry, calendar: BusinessCalendar) -> float | None:
+def response_minutes(cycle: Cycle, calendar: BusinessCalendar) -> float | None:
     """Minutes to a person's answer: working minutes for routine, wall-clock minutes for critical.
 
     None when unanswered or answered by the knowledge base.
     """
-    if inquiry.answered_at is None or inquiry.answered_by == KNOWLEDGE_BASE:
+    if cycle.answered_at is None or cycle.answered_by == KNOWLEDGE_BASE:
         return None
-    start = clock_start(inquiry)
-    if severity_of(inquiry) == ROUTINE:
-        return calendar.working_minutes_between(start, inquiry.answered_at)
-    return (inquiry.answered_at - start) / timedelta(minutes=1)
+    if cycle.severity == ROUTINE:
+        return calendar.working_minutes_between(cycle.clock_started_at, cycle.answered_at)
+    return (cycle.answered_at - cycle.clock_started_at) / timedelta(minutes=1)
+
+
+def cycles_of(rows: MonthRows) -> list[Cycle]:
+    """Every answer cycle of the month's inquiries, finished and current, in order of inquiry and cycle."""
+    by_id = {i.id: i for i in rows.inquiries}
+    finished: dict[int, list[Cycle]] = {}
+    for row in rows.finished_cycles:
+        if row.inquiry_id in by_id:
+            finished.setdefault(row.inquiry_id, []).append(Cycle.finished(row, by_id[row.inquiry_id]))
+    return [c for i in rows.inquiries for c in [*sorted(finished.get(i.id, []), key=lambda c: c.cycle),
+                                                  Cycle.current(i)]]
 
 
 @dataclass(frozen=True)
@@ -264,11 +305,11 @@ class SlaFigures:
         return self.on_time / self.judged if self.judged else None
 
 
-def _sla_figures(inquiries: Sequence[Inquiry], ctx: ReportContext) -> SlaFigures:
-    outcomes = Counter(outcome_of(i, ctx.as_of) for i in inquiries)
-    minutes = [m for m in (response_minutes(i, ctx.calendar) for i in inquiries) if m is not None]
+def _sla_figures(cycles: Sequence[Cycle], ctx: ReportContext) -> SlaFigures:
+    outcomes = Counter(outcome_of(c, ctx.as_of) for c in cycles)
+    minutes = [m for m in (response_minutes(c, ctx.calendar) for c in cycles) if m is not None]
     return SlaFigures(
-        total=len(inquiries), on_time=outcomes[ON_TIME], late=outcomes[LATE], open_overdue=outcomes[OPEN_OVERDUE],
+        total=len(cycles), on_time=outcomes[ON_TIME], late=outcomes[LATE], open_overdue=outcomes[OPEN_OVERDUE],
         open_pending=outcomes[OPEN_PENDING], closed=outcomes[CLOSED], median=percentile(minutes, 0.5),
         p90=percentile(minutes, 0.9), staff_answered=len(minutes),
     )
@@ -391,13 +432,19 @@ def _ordered_keys(known: Iterable[str], seen: Iterable[str]) -> list[str]:
 def compute_month(rows: MonthRows, ctx: ReportContext) -> MonthFigures:
     """Every figure of one month, from its rows."""
     inquiries = rows.inquiries
+    cycles = cycles_of(rows)
     by_id = {i.id: i for i in inquiries}
-    departments = _ordered_keys(ctx.departments, (i.department for i in inquiries))
+    # An inquiry counts once, as critical when any of its cycles was (a critical question, then "谢谢，还想问…").
+    severity_of: dict[int, str] = {i.id: ROUTINE for i in inquiries}
+    for c in cycles:
+        if c.severity == CRITICAL:
+            severity_of[c.inquiry.id] = CRITICAL
+    departments = _ordered_keys(ctx.departments, [*(i.department for i in inquiries), *(c.department for c in cycles)])
     channels = _ordered_keys(CHANNEL_NAMES, (i.channel for i in inquiries))
 
     by_department = {d: {s: 0 for s in SEVERITIES} for d in departments}
     for inquiry in inquiries:
-        by_department[inquiry.department][severity_of(inquiry)] += 1
+        by_department[inquiry.department][severity_of[inquiry.id]] += 1
 
     days: dict[date, list[Inquiry]] = {d: [] for d in rows.month.days()}
     by_hour = [0] * 24
@@ -410,8 +457,8 @@ def compute_month(rows: MonthRows, ctx: ReportContext) -> MonthFigures:
     daily = [
         DayFigures(
             day=day, workday=ctx.calendar.is_workday(day), total=len(found),
-            routine=sum(severity_of(i) == ROUTINE for i in found),
-            critical=sum(severity_of(i) == CRITICAL for i in found),
+            routine=sum(severity_of[i.id] == ROUTINE for i in found),
+            critical=sum(severity_of[i.id] == CRITICAL for i in found),
             wechat=sum(i.channel == "wechat" for i in found), weibo=sum(i.channel == "weibo" for i in found),
             outside_hours=sum(not ctx.calendar.is_open(i.received_at) for i in found),
         )
@@ -421,13 +468,14 @@ def compute_month(rows: MonthRows, ctx: ReportContext) -> MonthFigures:
     sla: dict[str, dict[str, SlaFigures]] = {}
     minutes: dict[str, list[float]] = {}
     for severity in SEVERITIES:
-        of_severity = [i for i in inquiries if severity_of(i) == severity]
-        sla[severity] = {d: _sla_figures([i for i in of_severity if i.department == d], ctx) for d in departments}
+        of_severity = [c for c in cycles if c.severity == severity]
+        sla[severity] = {d: _sla_figures([c for c in of_severity if c.department == d], ctx) for d in departments}
         sla[severity][ALL] = _sla_figures(of_severity, ctx)
-        minutes[severity] = sorted(m for m in (response_minutes(i, ctx.calendar) for i in of_severity)
+        minutes[severity] = sorted(m for m in (response_minutes(c, ctx.calendar) for c in of_severity)
                                    if m is not None)
 
-    kb = [i for i in inquiries if i.answered_by == KNOWLEDGE_BASE]
+    kb_ids = {c.inquiry.id for c in cycles if c.answered_by == KNOWLEDGE_BASE}
+    kb = [i for i in inquiries if i.id in kb_ids]
     kb_by_department = Counter(i.department for i in kb)
 
     undeliverable = [
@@ -451,12 +499,13 @@ def compute_month(rows: MonthRows, ctx: ReportContext) -> MonthFigures:
     transferred_ids = {t.inquiry_id for t in transfers}
 
     overdue = [
-        _overdue_row(i, ctx, undeliverable=i.id in undeliverable_ids, transferred=i.id in transferred_ids)
-        for i in inquiries if outcome_of(i, ctx.as_of) in (LATE, OPEN_OVERDUE)
+        _overdue_row(c, ctx, undeliverable=c.inquiry.id in undeliverable_ids,
+                     transferred=c.inquiry.id in transferred_ids)
+        for c in cycles if outcome_of(c, ctx.as_of) in (LATE, OPEN_OVERDUE)
     ]
-    overdue.sort(key=lambda r: (r.severity != CRITICAL, -r.late_minutes, r.inquiry_id))
+    overdue.sort(key=lambda r: (r.severity != CRITICAL, -r.late_minutes, r.inquiry_id, r.cycle))
 
-    critical = [i for i in inquiries if severity_of(i) == CRITICAL]
+    critical = [i for i in inquiries if severity_of[i.id] == CRITICAL]
     critical_departments = Counter(i.department for i in critical).most_common()
     terms: Counter[str] = Counter()
     for inquiry in critical:
@@ -467,8 +516,8 @@ def compute_month(rows: MonthRows, ctx: ReportContext) -> MonthFigures:
         month=rows.month,
         total=len(inquiries),
         by_channel={c: sum(i.channel == c for i in inquiries) for c in channels},
-        by_severity={s: sum(severity_of(i) == s for i in inquiries) for s in SEVERITIES},
-        channel_severity=dict(Counter((i.channel, severity_of(i)) for i in inquiries)),
+        by_severity={s: sum(severity_of[i.id] == s for i in inquiries) for s in SEVERITIES},
+        channel_severity=dict(Counter((i.channel, severity_of[i.id]) for i in inquiries)),
         by_department=by_department,
         daily=daily,
         by_hour=by_hour,
@@ -477,7 +526,7 @@ def compute_month(rows: MonthRows, ctx: ReportContext) -> MonthFigures:
         response_minutes=minutes,
         kb_answered=len(kb),
         kb_by_department=dict(kb_by_department),
-        alerts=_alert_figures(rows.alerts, by_id, ctx),
+        alerts=_alert_figures(rows.alerts, severity_of, ctx),
         undeliverable=undeliverable,
         transfers=transfers,
         overdue=overdue,
@@ -488,28 +537,33 @@ def compute_month(rows: MonthRows, ctx: ReportContext) -> MonthFigures:
     )
 
 
-def _overdue_row(inquiry: Inquiry, ctx: ReportContext, *, undeliverable: bool, transferred: bool) -> OverdueRow:
-    until = inquiry.answered_at or ctx.as_of
-    severity = severity_of(inquiry)
-    reasons = ["超时答复" if inquiry.answered_at else "超时未答复（仍在办理）"]
-    if inquiry.cycle > 1:
-        reasons.append(f"网友追问后重新计时（第{inquiry.cycle}轮）")
+def _overdue_row(cycle: Cycle, ctx: ReportContext, *, undeliverable: bool, transferred: bool) -> OverdueRow:
+    inquiry = cycle.inquiry
+    until = cycle.answered_at or ctx.as_of
+    severity = cycle.severity
+    reasons = ["超时答复" if cycle.answered_at else "超时未答复（仍在办理）"]
+    if cycle.cycle > 1:
+        reasons.append(f"网友追问后重新计时（第{cycle.cycle}轮）")
+    if cycle.cycle < inquiry.cycle:
+        reasons.append("答复后网友又追问，已另起一轮")
     if undeliverable:
         reasons.append("答复曾无法送达")
     if transferred:
         reasons.append("曾转办")
     return OverdueRow(
-        inquiry_id=inquiry.id, ref=inquiry_ref(inquiry.id), department=inquiry.department, severity=severity,
-        cycle=inquiry.cycle, received_at=inquiry.received_at, due_at=inquiry.due_at, answered_at=inquiry.answered_at,
-        late_minutes=round((until - inquiry.due_at) / timedelta(minutes=1)),
-        late_working_minutes=round(ctx.calendar.working_minutes_between(inquiry.due_at, until))
+        inquiry_id=inquiry.id, ref=inquiry_ref(inquiry.id), department=cycle.department, severity=severity,
+        cycle=cycle.cycle, received_at=cycle.clock_started_at, due_at=cycle.due_at, answered_at=cycle.answered_at,
+        late_minutes=round((until - cycle.due_at) / timedelta(minutes=1)),
+        late_working_minutes=round(ctx.calendar.working_minutes_between(cycle.due_at, until))
         if severity == ROUTINE else None,
-        escalation_level=inquiry.escalation_level, reason="；".join(reasons),
+        escalation_level=cycle.escalation_level, reason="；".join(reasons),
         summary=mask_text((inquiry.summary or "")[:40]),
     )
 
 
-def _alert_figures(alerts: Sequence[AlertRecord], by_id: dict[int, Inquiry], ctx: ReportContext) -> list[AlertFigures]:
+def _alert_figures(
+    alerts: Sequence[AlertRecord], severity_of: dict[int, str], ctx: ReportContext
+) -> list[AlertFigures]:
     groups: dict[tuple[str, int | None], list[AlertRecord]] = {
         (AlertKind.REMINDER, None): [], (AlertKind.CHASE, None): [],
         **{(AlertKind.ESCALATION, level): [] for level in sorted(ctx.rung_names) if level >= 2},
@@ -520,7 +574,7 @@ def _alert_figures(alerts: Sequence[AlertRecord], by_id: dict[int, Inquiry], ctx
     labels = {AlertKind.REMINDER: "到期提醒", AlertKind.CHASE: "人工催办", AlertKind.ESCALATION: "逐级上报"}
     out = []
     for (kind, level), records in groups.items():
-        severities = Counter(severity_of(by_id[r.inquiry_id]) for r in records if r.inquiry_id in by_id)
+        severities = Counter(severity_of[r.inquiry_id] for r in records if r.inquiry_id in severity_of)
         statuses = Counter(r.status for r in records)
         out.append(AlertFigures(
             kind=kind, level=level, label=labels.get(kind, kind), total=len(records),
@@ -732,13 +786,13 @@ def report_tables(report: MonthlyReport) -> list[Table]:
     for severity, title, unit in ((ROUTINE, "常规留言按时情况", "工作分钟"), (CRITICAL, "紧急留言按时情况", "分钟")):
         by = f.sla[severity]
         tables.append(Table(f"sla_{severity}", title, (
-            Column("部门"), Column("留言数", INT), Column("按时答复", INT), Column("超时答复", INT),
+            Column("部门"), Column("答复轮次", INT), Column("按时答复", INT), Column("超时答复", INT),
             Column("超时未答复", INT), Column("未到期办理中", INT), Column("关闭未答复", INT), Column("按时率", RATE),
             Column("人工答复数", INT), Column(f"用时中位数（{unit}）", MIN), Column(f"用时P90（{unit}）", MIN)),
             [(name(d) if d != ALL else "合计", s.total, s.on_time, s.late, s.open_overdue, s.open_pending, s.closed,
               s.on_time_rate, s.staff_answered, s.median, s.p90) for d, s in by.items()],
             note=f"时限：{_sla_label(ctx.sla, severity)}。按时率 = 按时答复 ÷（按时答复 + 超时答复 + 超时未答复）。"
-                 "重新打开的留言按当前一轮的时限和答复时间计。",
+                 "网友在答复后追问另起一轮，每轮按自己的紧急程度、时限和答复时间计；部门为该轮的承办部门。",
             total_row=True))
 
     tables.append(Table("alerts", "提醒与上报", (
@@ -808,11 +862,12 @@ def _notes(report: MonthlyReport) -> list[tuple[str, str]]:
                      f"紧急：{_sla_label(ctx.sla, CRITICAL)}。"
                      "与系统计算时限使用同一套工作日历（节假日、调休、季节作息）。"),
         ("按时", "答复时间不晚于答复时限即为按时；按时率 = 按时答复 ÷（按时答复 + 超时答复 + 超时未答复）。"),
-        ("重新打开的留言", f"网友在答复后追问会重新计时（本月 {f.reopened} 条）；"
-                           "报告按当前一轮的时限和答复时间判断。"),
+        ("重新打开的留言", f"网友在答复后追问会另起一轮、重新计时（本月 {f.reopened} 条）。"
+                           "按时情况、用时和超时清单按轮计，每轮按自己的紧急程度、时限和答复时间判断；"
+                           "留言数按条计，任何一轮为紧急的留言计为紧急留言。"),
         ("用时", "人工答复用时：常规按答复时间内的工作分钟，紧急按自然分钟；"
                  "中位数、P90 按线性插值（同 Excel PERCENTILE.INC）。知识库自动答复不计入用时。"),
-        ("知识库自动答复率", "由知识库即时答复的留言 ÷ 本月留言总数。"),
+        ("知识库自动答复率", "由知识库即时答复过（任何一轮）的留言 ÷ 本月留言总数。"),
         ("生成", f"guanwei report，{_fmt_datetime(report.generated_at, ctx.tz)}"),
     ]
     return notes

@@ -110,6 +110,40 @@ class Inquiry(Base):
     closed_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class InquiryCycle(Base):
+    """A finished answer cycle of a reopened inquiry, kept when a follow-up starts the next one.
+
+    The inquiry's row holds only its current cycle; without these rows a critical question answered late,
+    then a routine "谢谢，还想问一下…", would leave the monthly report one routine inquiry answered on time.
+    """
+
+    __tablename__ = "inquiry_cycles"
+    __table_args__ = (UniqueConstraint("inquiry_id", "cycle", name="uq_inquiry_cycles_inquiry_cycle"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    cycle: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str] = mapped_column(String(32))
+    clock_started_at: Mapped[datetime] = mapped_column(AwareDateTime)
+    due_at: Mapped[datetime] = mapped_column(AwareDateTime)
+    answered_at: Mapped[datetime] = mapped_column(AwareDateTime)
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ended_at: Mapped[datetime] = mapped_column(AwareDateTime)  # the follow-up that started the next cycle
+
+
+def finished_cycle_values(inquiry: Inquiry, followup_at: datetime) -> dict[str, Any]:
+    """The row that keeps an answered inquiry's current cycle, before a follow-up at `followup_at` reopens it."""
+    assert inquiry.answered_at is not None, "only an answered cycle is finished by a follow-up"
+    return {
+        "inquiry_id": inquiry.id, "cycle": inquiry.cycle, "severity": inquiry.severity,
+        "department": inquiry.department, "clock_started_at": inquiry.clock_started_at or inquiry.received_at,
+        "due_at": inquiry.due_at, "answered_at": inquiry.answered_at, "answered_by": inquiry.answered_by,
+        "escalation_level": inquiry.escalation_level or 0, "ended_at": followup_at,
+    }
+
+
 class AlertKind:
     REMINDER = "reminder"
     ESCALATION = "escalation"

@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.context import KNOWLEDGE
-from bot.storage import Database, Inquiry, save_faq_entries
+from bot.storage import Database, Inquiry, InquiryCycle, save_faq_entries
 from tests.conftest import shanghai
 from tests.test_wechat_webhook import post, push, reply_text
 
@@ -87,6 +87,14 @@ async def test_r6_1d_an_emergency_after_an_faq_answer_is_critical_and_routed_by_
     assert (inquiry.status, inquiry.cycle, inquiry.severity) == ("open", 2, "critical")
     assert inquiry.department == "industry" and inquiry.summary == emergency  # not the museum's department
     assert inquiry.next_alert_at == shanghai(2026, 12, 3, 10, 0)  # the ladder starts at once
+    # The museum question's cycle is kept as it was, for the monthly report (R4.5).
+    async with database.transaction() as session:
+        [kept] = (await session.scalars(select(InquiryCycle))).all()
+    assert (kept.inquiry_id, kept.cycle, kept.severity, kept.department, kept.answered_by) == (
+        inquiry.id, 1, "routine", "public_service", "knowledge_base")
+    at = shanghai(2026, 12, 3, 10, 0)
+    assert (kept.clock_started_at, kept.answered_at, kept.ended_at, kept.due_at) == (
+        at, at, at, shanghai(2026, 12, 3, 12, 0))
 
 
 async def test_a_new_clear_question_after_an_faq_answer_goes_to_its_own_department(

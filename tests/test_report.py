@@ -64,8 +64,10 @@ from bot.storage import (
     Database,
     Direction,
     Inquiry,
+    InquiryCycle,
     InquiryStatus,
     Message,
+    finished_cycle_values,
 )
 from escalation.calendar import BusinessCalendar
 from escalation.sla import first_response_due
@@ -304,6 +306,51 @@ async def test_r4_5_every_figure_of_a_hand_built_month(database: Database, setti
     assert kpi["reopened"] == (1, 0, 1, None)
 
 
+async def test_r4_5_a_reopened_inquiry_is_judged_cycle_by_cycle(database: Database, settings: Settings) -> None:
+    """A critical complaint answered 40 minutes late, then a routine follow-up answered on time by another
+    department: the month has one critical inquiry, one late critical cycle and one on-time routine cycle."""
+    calendar = BusinessCalendar(settings.reply_hours)
+    received, followup = shanghai(2026, 11, 3, 14, 0), shanghai(2026, 11, 4, 10, 0)
+    first_due = first_response_due(received, "critical", settings.sla, calendar)
+    second_due = first_response_due(followup, "routine", settings.sla, calendar)
+    assert (first_due, second_due) == (shanghai(2026, 11, 3, 15, 0), shanghai(2026, 11, 4, 12, 0))
+    async with database.transaction() as session:
+        inquiry = Inquiry(
+            channel="wechat", account="gh_test", sender="o-test-M", status=InquiryStatus.ANSWERED,
+            severity="critical", department="enforcement", department_confidence=0.9, score=3.0,
+            matched=["上访"], summary="KTV的事再不管我就去上访", received_at=received, due_at=first_due,
+            last_message_at=received, answered_at=shanghai(2026, 11, 3, 15, 40), answered_by="wang", cycle=1,
+            clock_started_at=received, escalation_level=3,
+        )
+        session.add(inquiry)
+        await session.flush()
+        # What the pipeline does when the follow-up arrives: keep the finished cycle, then reopen.
+        session.add(InquiryCycle(**finished_cycle_values(inquiry, followup)))
+        inquiry.status, inquiry.cycle, inquiry.severity, inquiry.department = "open", 2, "routine", "office"
+        inquiry.clock_started_at, inquiry.due_at, inquiry.escalation_level = followup, second_due, 0
+        inquiry.answered_at, inquiry.answered_by = None, None
+        await session.flush()
+        inquiry.status, inquiry.answered_at, inquiry.answered_by = "answered", shanghai(2026, 11, 4, 11, 0), "li"
+    ctx = ReportContext.from_settings(settings, AS_OF)
+    report = make_report(await load_month(database, NOVEMBER, settings.tz),
+                         await load_month(database, OCTOBER, settings.tz), ctx)
+    f = report.current
+
+    assert (f.total, f.by_severity, f.reopened) == (1, {"routine": 0, "critical": 1}, 1)
+    assert f.by_department["office"] == {"routine": 0, "critical": 1}  # where it is now, counted once
+    assert f.sla["critical"]["enforcement"] == SlaFigures(total=1, late=1, median=100.0, p90=100.0,
+                                                          staff_answered=1)
+    assert f.sla["routine"]["office"] == SlaFigures(total=1, on_time=1, median=60.0, p90=60.0, staff_answered=1)
+    assert (f.sla["critical"][ALL].on_time_rate, f.sla["routine"][ALL].on_time_rate) == (0.0, 1.0)
+    assert f.response_minutes == {"routine": [60.0], "critical": [100.0]}
+    assert [(r.department, r.severity, r.cycle, r.received_at, r.late_minutes, r.escalation_level, r.reason)
+            for r in f.overdue] == [
+        ("enforcement", "critical", 1, received, 40, 3, "超时答复；答复后网友又追问，已另起一轮")]
+    assert f.critical_departments == [("office", 1)] and f.critical_terms == [("上访", 1)]
+    kpi = {k.key: k.current for k in report.kpis}
+    assert (kpi["critical"], kpi["critical_on_time_rate"], kpi["late"]) == (1, 0.0, 1)
+
+
 async def test_r4_5_xlsx_reads_back_with_its_sheets_headers_and_formats(
     database: Database, settings: Settings, tmp_path: Path
 ) -> None:
@@ -320,7 +367,7 @@ async def test_r4_5_xlsx_reads_back_with_its_sheets_headers_and_formats(
         assert sheet.freeze_panes == "A2"
         assert all(sheet.column_dimensions[chr(65 + n)].width >= 8 for n in range(len(table.headers)))
     assert [c.value for c in book["常规留言按时情况"][1]] == [
-        "部门", "留言数", "按时答复", "超时答复", "超时未答复", "未到期办理中", "关闭未答复", "按时率", "人工答复数",
+        "部门", "答复轮次", "按时答复", "超时答复", "超时未答复", "未到期办理中", "关闭未答复", "按时率", "人工答复数",
         "用时中位数（工作分钟）", "用时P90（工作分钟）"]
 
     overview = {row[0].value: row for row in book["概览与环比"].iter_rows(min_row=2) if row[0].value}
