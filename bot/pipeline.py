@@ -270,7 +270,7 @@ class Pipeline:
             _reopen(inquiry, severity, due, now)
             followup = True
             if classification is not None:
-                _route_new_cycle(inquiry, classification)
+                _route_new_cycle(inquiry, classification, self.settings.file.fallback_department)
             if faq is not None:
                 # a new question the knowledge base answers: the new cycle is answered at once, as a new inquiry is
                 _answer_by_knowledge_base(inquiry, faq, now)
@@ -284,7 +284,7 @@ class Pipeline:
             followup = True
             inquiry.last_message_at = now
             if classification is not None:
-                escalated = _merge_followup(inquiry, classification, due)
+                escalated = _merge_followup(inquiry, classification, due, self.settings.file.fallback_department)
                 if escalated:
                     inquiry.summary = _summary(message)  # staff must see what made it critical first
                     inquiry.next_alert_at = now  # the ladder starts at once (R6.1d)
@@ -371,20 +371,28 @@ def _answer_by_knowledge_base(inquiry: Inquiry, faq: FaqMatch, now: datetime) ->
     inquiry.next_alert_at = None
 
 
-def _route_new_cycle(inquiry: Inquiry, classification: Classification) -> None:
+def _names_a_subject(classification: Classification, fallback_department: str) -> bool:
+    """Whether a follow-up says what it is about. The fallback department is where messages with no subject go
+    ("人呢", "怎么还没人回复"), so a confident fallback is no reason to move a conversation that has one."""
+    return classification.department != fallback_department and classification.department_confidence >= _WEAK_ROUTING
+
+
+def _route_new_cycle(inquiry: Inquiry, classification: Classification, fallback_department: str) -> None:
     """A message after an answer opens a new cycle about that message: a critical one, or one whose topic is
     clear, is routed by its own classification; a bare follow-up ("到底开不开？") stays where it was."""
     inquiry.matched = list(dict.fromkeys([*classification.matched, *inquiry.matched]))
     inquiry.score = classification.score
-    if classification.severity == CRITICAL or classification.department_confidence >= _WEAK_ROUTING:
+    if classification.severity == CRITICAL or _names_a_subject(classification, fallback_department):
         inquiry.department = classification.department
         inquiry.department_confidence = classification.department_confidence
 
 
-def _merge_followup(inquiry: Inquiry, classification: Classification, due: datetime) -> bool:
+def _merge_followup(
+    inquiry: Inquiry, classification: Classification, due: datetime, fallback_department: str
+) -> bool:
     """Fold a follow-up's classification into its open inquiry. Returns True when it became critical."""
     inquiry.matched = list(dict.fromkeys([*inquiry.matched, *classification.matched]))
-    if inquiry.department_confidence < _WEAK_ROUTING <= classification.department_confidence:
+    if inquiry.department_confidence < _WEAK_ROUTING and _names_a_subject(classification, fallback_department):
         inquiry.department = classification.department
         inquiry.department_confidence = classification.department_confidence
     if classification.severity == CRITICAL and inquiry.severity != CRITICAL:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -105,6 +106,21 @@ async def test_a_new_clear_question_after_an_faq_answer_goes_to_its_own_departme
     assert "已并入" in reply_text(body)
     [inquiry] = await inquiries(database)
     assert (inquiry.status, inquiry.severity, inquiry.department) == ("open", "routine", "broadcasting")
+
+
+@pytest.mark.parametrize("followup", ["人呢", "怎么还没人回复", "我想问一下那个事情怎么样了"])
+async def test_r6_2_a_follow_up_with_no_subject_keeps_the_inquiry_in_its_department(
+    faq_client: TestClient, database: Database, followup: str
+) -> None:
+    # The model sends such messages to info_center, the fallback, with confidence 0.5-0.98: a follow-up of a
+    # conversation is about the conversation, so its department stays (after an answer, and while open).
+    await post(faq_client, push("text", Content="你好，请问市博物馆周一开门吗？"))  # public_service, by the FAQ
+    await post(faq_client, push("text", Content=followup))
+    [inquiry] = await inquiries(database)
+    assert (inquiry.status, inquiry.cycle, inquiry.department) == ("open", 2, "public_service")
+    await post(faq_client, push("text", Content=followup))
+    [inquiry] = await inquiries(database)
+    assert (inquiry.status, inquiry.cycle, inquiry.department) == ("open", 2, "public_service")
 
 
 async def test_a_new_question_the_faq_answers_after_an_answer_is_answered_at_once(
