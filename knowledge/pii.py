@@ -12,7 +12,8 @@ text is the position in the original.
 What counts (false alarms matter too: an answer full of order numbers and dates must pass):
 
 * phone — a mainland mobile number 1[3-9]x xxxx xxxx, digits optionally separated by spaces or
-  dashes, or dotted as 139.1234.5678; with or without +86, 0086, 86 or (+86) in front.
+  dashes, dotted as 139.1234.5678, or with the first three in brackets as (139)1234-5678; with or
+  without +86, 0086, 86 or (+86) in front.
 * id_card — 18 characters (second generation) or 15 digits (first generation), separators
   anywhere, laid out like an ID: a province code, then a real birth date. The check digit is not
   required: a mistyped ID is still someone's ID. The layout is what keeps order and case numbers
@@ -104,9 +105,11 @@ _SEP = "[ \\-\u2010\u2011\u2013\u2014\u2212]"
 # The country code: +86, 0086, 86, (+86), (0086), (86).
 _COUNTRY = r"(?:\((?:\+|00)?86\)|(?:\+|00)?86)"
 _PHONE_RE = re.compile(
-    rf"(?<![0-9])(?:{_COUNTRY}(?:{_SEP}|\.)?)?1{_SEP}?[3-9]"
+    rf"(?<![0-9])(?:{_COUNTRY}(?:{_SEP}|\.)?)?(?:1{_SEP}?[3-9]"
     # Dots only in the 3-4-4 grouping: an IPv4 address (octets of at most three digits) never has it.
-    rf"(?:[0-9]\.[0-9]{{4}}\.[0-9]{{4}}|(?:{_SEP}?[0-9]){{9}})(?![0-9])"
+    rf"(?:[0-9]\.[0-9]{{4}}\.[0-9]{{4}}|(?:{_SEP}?[0-9]){{9}})"
+    # The first three in brackets, as a landline's area code is written: (138)1234-5678, （138）12345678.
+    rf"|\(1[3-9][0-9]\){_SEP}?[0-9](?:{_SEP}?[0-9]){{7}})(?![0-9])"
 )
 _ID18_RE = re.compile(rf"(?<![0-9])[1-9](?:{_SEP}?[0-9]){{16}}{_SEP}?[0-9xX](?![0-9])")
 _ID15_RE = re.compile(rf"(?<![0-9])[1-9](?:{_SEP}?[0-9]){{14}}(?![0-9xX])")
@@ -284,9 +287,9 @@ def mask(kind: str, raw: str) -> str:
     return digits[:head] + "*" * max(len(digits) - head - tail, 0) + digits[-tail:]
 
 
-# Every personal number has at least eleven digits, each at most one separator from the next. One
-# search for such a run spares most log lines the detectors (they run on every line).
-_NUMBER_GATE = re.compile(r"[0-9](?:[^0-9]?[0-9]){10}")
+# Every personal number has at least eleven digits, each at most two characters from the next (") " in
+# "(138) 1234 5678"). One search for such a run spares most log lines the detectors (they run on every line).
+_NUMBER_GATE = re.compile(r"[0-9](?:[^0-9]{0,2}[0-9]){10}")
 
 
 def mask_personal_data(text: str) -> str:

@@ -47,6 +47,10 @@ PERSONAL_DATA_IN_LOGS = [
     ("电话一三八一二三四五六七八，快来", "一三八一二三四五六七八", "电话138****5678，快来"),
     ("电话幺三八一二三四五六七八", "幺三八一二三四五六七八", "电话138****5678"),
     ("phone 139\u200b1234\u200b5678 called", "139\u200b1234\u200b5678", "phone 139****5678 called"),
+    # the first three in brackets, as an area code is written
+    ("电话(138)12345678", "(138)12345678", "电话138****5678"),
+    ("电话（１３８）１２３４－５６７８找我", "（１３８）１２３４－５６７８", "电话138****5678找我"),
+    ("phone +86 (138) 1234 5678 called", "+86 (138) 1234 5678", "phone 138****5678 called"),
     # ID-card numbers
     ("id 410102199003071234 ok", "410102199003071234", "id 410102********1234 ok"),
     ("id 1101 0119 9003 0712 34 ok", "1101 0119 9003 0712 34", "id 110101********1234 ok"),
@@ -88,6 +92,7 @@ def test_pii_masking_keeps_the_openid_rule() -> None:
         "already masked: 138****5678 110101********1234 z***@qq.com",
         "三四五个人一起去，一九四九年建成，十一点开门",  # Chinese numerals in ordinary text
         "scores 1 3 5 7 9 2 4 6 8 0",  # ten spaced digits: one short of a phone
+        "area (0371)12345678, room (138)1234567, order (139)123456789",  # a landline; one short; one too many
     ],
 )
 def test_pii_ordinary_numbers_stay_readable_in_logs(line: str) -> None:
