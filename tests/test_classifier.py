@@ -995,3 +995,29 @@ def test_r6_1d_collusion_and_petty_extortion_by_the_bureaus_people(
         clf: Classifier, text: str, severity: str, department: str) -> None:
     result = clf.word_lists_only().classify(text)
     assert (result.severity, result.department) == (severity, department), clf.explain(text)
+
+
+# Found by the fifth unseen set (unseen_f.jsonl, scored once before these changes); the phrasings here are new.
+@pytest.mark.parametrize(("text", "severity"), [
+    # 拿/收 with an ID card is what to bring, not papers seized
+    ("请问图书馆办借书证要拿身份证吗", ROUTINE),
+    ("明天带孩子去博物馆，拿身份证就能进还是要先预约", ROUTINE),
+    ("导游把全团的身份证都收走了，说不交五百块不还", CRITICAL),
+    ("我们的护照被地接社扣着不给，人在外地回不去", CRITICAL),
+    # 甩脸子 is a sour face: forced shopping, ordinary
+    ("导游天天拉我们进店，不买就甩脸子，这种导游能投诉吗", ROUTINE),
+    ("不交钱就把我们甩在高速服务区，车已经开走了", CRITICAL),
+    # a hypothesis after 这么多 ("多万" was one word): nothing has happened
+    ("国庆景区人这么多万一踩踏了咋整，建议限流", ROUTINE),
+    # somebody else's news
+    ("昨天看新闻别的城市有个网吧着火死了人，我们这的网吧消防有人查吗", ROUTINE),
+    # one person hurt: a hint that a tour or a venue makes critical, and that 孩子没事 takes back
+    ("团里一个老人在景区台阶上摔了，头破了在流血，导游不管", CRITICAL),
+    ("广场上一个小孩摔了一跤，家长扶起来了，小孩没事，就是地砖该修了", ROUTINE),
+    # the "free" trip that sells health products: one buyer is a complaint, a building of them is R6.1d
+    ("我爸跟着免费一日游出去，回来买了三千块的保健品，能退吗", ROUTINE),
+    ("社区里有人送鸡蛋拉老人去免费游，回来我们单元十几个老太太都买了几万块的保健品", CRITICAL),
+])
+def test_r6_1d_unseen_f_lessons(clf: Classifier, text: str, severity: str) -> None:
+    result = clf.classify(text)
+    assert result.severity == severity, result.to_dict()
