@@ -141,6 +141,18 @@ def worker_pids(parent: int) -> set[int]:
     return {int(pid) for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()}
 
 
+async def wait_for_workers(parent: int, count: int, seconds: float) -> set[int]:
+    """The workers once there are ``count`` of them: on a loaded machine the port answers when the first worker
+    listens, and a child that has just forked (the resource tracker before its exec) still shows the parent's
+    command line, so one look may count one too few or one too many."""
+    deadline = time.monotonic() + seconds
+    workers = worker_pids(parent)
+    while len(workers) != count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        workers = worker_pids(parent)
+    return workers
+
+
 def gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
@@ -172,7 +184,7 @@ async def test_stopping_the_parent_of_serve_workers_stops_every_worker(
     workers: set[int] = set()
     try:
         await wait_until_up(port, seconds=40)
-        workers = worker_pids(parent.pid)
+        workers = await wait_for_workers(parent.pid, 2, seconds=20)
         assert len(workers) == 2
         parent.send_signal(how)
         assert await wait_gone(workers, seconds=25) == set()
