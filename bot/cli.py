@@ -170,9 +170,12 @@ async def _faq_count(database: Database) -> int:
 
 
 def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
+    from sqlalchemy import select
+
+    from bot.knowledge_runtime import record_to_dict
     from bot.pipeline import utc_now
-    from bot.storage import save_faq_entries
-    from knowledge.faq import FaqFormatError, entries_to_dicts, load_entries
+    from bot.storage import FaqRecord, save_faq_entries
+    from knowledge.faq import FaqFormatError, entries_from_dicts, entries_to_dicts, load_entries, validate_entries
 
     try:
         entries = load_entries(path, departments=settings.departments)
@@ -191,12 +194,38 @@ def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
     if unfit:
         fail(f"{path}: {len(unfit)} answer(s) fail the answer screening (R9, R10), nothing imported: "
              "an FAQ answer is sent with nobody reading it first", code=1)
+    from bot.inbound import Channel
+    from bot.outbound import reply_too_long
+    from bot.replies import LONGEST_INQUIRY_ID, ReplyWriter
 
-    async def save(database: Database) -> tuple[int, int]:
+    replies = ReplyWriter(settings.file.replies, settings.file.bureau_name, settings.tz)
+    too_long = {}
+    for entry in entries:  # the reply is the answer in the auto-reply wording; Weibo and WeChat never cut it
+        reply = replies.faq_answer(answer=entry.answer, inquiry_id=LONGEST_INQUIRY_ID)
+        if whys := [why for channel in (Channel.WEIBO, Channel.WECHAT) if (why := reply_too_long(channel, reply))]:
+            too_long[entry.id] = "；".join(whys)
+    for entry_id, why in too_long.items():
+        err.print(f"{path}: entry {entry_id}: {why}", highlight=False, soft_wrap=True)
+    if too_long:
+        fail(f"{path}: {len(too_long)} answer(s) do not fit one message with the auto-reply wording, nothing "
+             "imported: the follower would get the answer cut short", code=1)
+
+    async def save(database: Database) -> tuple[int, int] | str:
         async with database.transaction() as session:
+            if merge:  # the file is valid on its own; the merged whole must be too, or the server could not use it
+                live = {record.id: record_to_dict(record) for record in (await session.scalars(select(FaqRecord)))}
+                merged = {**live, **{row["id"]: row for row in entries_to_dicts(entries)}}
+                try:
+                    validate_entries(entries_from_dicts(merged.values(), validate=False), where="entry")
+                except FaqFormatError as exc:
+                    return exc.problem
             return await save_faq_entries(session, entries_to_dicts(entries), utc_now(), replace_all=not merge)
 
-    written, removed = asyncio.run(_with_current_schema(settings, save))
+    saved = asyncio.run(_with_current_schema(settings, save))
+    if isinstance(saved, str):
+        fail(f"{path}: with the live knowledge base: {saved}; nothing imported "
+             "(change the question, or give the entry the live entry's id to replace it)")
+    written, removed = saved
     out.print(f"FAQ: {written} entries imported from {path}" + (f", {removed} removed" if removed else "")
               + " (a running server picks them up within its reload interval)", highlight=False)
 
@@ -324,11 +353,14 @@ def kb_export(
     config: ConfigOption = None,
 ) -> None:
     """Write the live knowledge base to a file (edit it, then `guanwei kb import` it back)."""
-    from bot.knowledge_runtime import load_faq_entries
-    from knowledge.faq import FaqFormatError, dump_entries
+    from bot.knowledge_runtime import load_all_faq_entries
+    from knowledge.faq import FaqFormatError, dump_entries, usable_entries
 
     settings = settings_or_exit(config)
-    entries = asyncio.run(_with_current_schema(settings, load_faq_entries))
+    entries, left_out = usable_entries(asyncio.run(_with_current_schema(settings, load_all_faq_entries)))
+    for problem in left_out.values():  # rows written some other way than an import; the server does not use them
+        err.print(f"warning: left out (the server does not answer with it either): {problem}", highlight=False,
+                  soft_wrap=True)
     try:
         dump_entries(entries, out_file)
     except (FaqFormatError, OSError) as exc:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from bot.storage import Database, FaqRecord, StorageUnavailable
 from knowledge import Classifier, KnowledgeDataError
 from knowledge.classifier import DATA_DIR
-from knowledge.faq import FaqEntry, FaqFormatError, FaqMatcher, FillerWords, entries_from_dicts
+from knowledge.faq import FaqEntry, FaqFormatError, FaqMatcher, FillerWords, entries_from_dicts, usable_entries
 from knowledge.screening import Screener
 
 
@@ -41,9 +41,21 @@ def record_to_dict(record: FaqRecord) -> dict[str, object]:
 
 
 async def load_faq_entries(database: Database) -> list[FaqEntry]:
+    """The live knowledge base's entries that can go into service together. `guanwei kb import` writes only
+    such a set; a row written some other way that clashes with another (the same question twice) is left
+    out and said in the log, rather than keeping the server from starting."""
+    entries, left_out = usable_entries(await load_all_faq_entries(database))
+    if left_out:
+        logger.error("FAQ entries not answered with, they clash with others in the live knowledge base: {}",
+                     "; ".join(left_out.values()))
+    return entries
+
+
+async def load_all_faq_entries(database: Database) -> list[FaqEntry]:
+    """Every row of the live knowledge base, as it is (for `guanwei kb export` and `usable_entries`)."""
     async with database.transaction() as session:
         records = (await session.scalars(select(FaqRecord).order_by(FaqRecord.id))).all()
-    return entries_from_dicts([record_to_dict(r) for r in records])
+    return entries_from_dicts([record_to_dict(r) for r in records], validate=False)
 
 
 def unfit_answers(entries: Collection[FaqEntry], screener: Screener) -> dict[str, str]:

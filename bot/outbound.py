@@ -354,6 +354,23 @@ def _weibo_refusal(answer: dict[str, Any], secrets: Sequence[str | None]) -> Del
 
 # --- both ----------------------------------------------------------------------------------------
 
+def reply_too_long(
+    channel: str, text: str, *, wechat_max_bytes: int = WECHAT_TEXT_MAX_BYTES, weibo_max_chars: int = REPLY_TEXT_LIMIT
+) -> str | None:
+    """Why `text` does not fit one message on `channel` (in Chinese, for staff), or None: a staff answer, or an
+    FAQ answer with its auto-reply wording, is never cut on its way out and still counted as answered."""
+    body = _clean(text)
+    if channel == Channel.WECHAT:
+        size = len(body.encode("utf-8"))
+        if size > wechat_max_bytes:
+            return (f"答复共 {size} 字节，超过微信客服消息单条上限（{wechat_max_bytes} 字节，"
+                    f"约 {wechat_max_bytes // 3} 个汉字）：请精简后再发送，或分成几条依次发送")
+    elif channel == Channel.WEIBO and len(body) > weibo_max_chars:
+        return (f"答复共 {len(body)} 字，超过微博私信单条上限（{weibo_max_chars} 字）："
+                "请精简后再发送，或分成几条依次发送")
+    return None
+
+
 class Outbound:
     """One entry point for answers: `send("wechat" | "weibo", recipient, text)`."""
 
@@ -364,18 +381,11 @@ class Outbound:
     def too_long(self, channel: str, text: str) -> str | None:
         """Why `text` cannot go out as one message on `channel` (for staff, in Chinese), or None. Checked before
         sending: a cut answer would reach the netizen without its end and still count as answered."""
-        body = _clean(text)
-        if channel == Channel.WECHAT:
-            limit = self.wechat._max_bytes if self.wechat is not None else WECHAT_TEXT_MAX_BYTES
-            size = len(body.encode("utf-8"))
-            if size > limit:
-                return (f"答复共 {size} 字节，超过微信客服消息单条上限（{limit} 字节，约 {limit // 3} 个汉字）："
-                        "请精简后再发送，或分成几条依次发送")
-        elif channel == Channel.WEIBO:
-            limit = self.weibo._max_chars if self.weibo is not None else REPLY_TEXT_LIMIT
-            if len(body) > limit:
-                return f"答复共 {len(body)} 字，超过微博私信单条上限（{limit} 字）：请精简后再发送，或分成几条依次发送"
-        return None
+        return reply_too_long(
+            channel, text,
+            wechat_max_bytes=self.wechat._max_bytes if self.wechat is not None else WECHAT_TEXT_MAX_BYTES,
+            weibo_max_chars=self.weibo._max_chars if self.weibo is not None else REPLY_TEXT_LIMIT,
+        )
 
     async def send(self, channel: str, recipient: str, text: str) -> DeliveryOutcome:
         """Deliver `text` to `recipient` (an openid or a Weibo user id) on `channel`.

@@ -25,7 +25,8 @@ from bot.inbound import Event, InboundMessage, Kind, checked
 from bot.knowledge_runtime import Knowledge, KnowledgeHolder
 from bot.logs import mask_id
 from bot.metrics import Metrics
-from bot.replies import ReplyWriter
+from bot.outbound import reply_too_long
+from bot.replies import LONGEST_INQUIRY_ID, ReplyWriter
 from bot.shared_state import InProcessState, SharedState
 from bot.storage import (
     KNOWLEDGE_BASE,
@@ -188,6 +189,11 @@ class Pipeline:
         knowledge = self.knowledge.current  # one consistent pair even if a reload swaps it meanwhile
         classification = knowledge.classifier.classify(message.text) if message.text else None
         faq = _faq_answer(knowledge, message, classification)
+        if faq is not None and (why := reply_too_long(message.channel, self.replies.faq_answer(
+                answer=faq.entry.answer, inquiry_id=LONGEST_INQUIRY_ID))):
+            # `guanwei kb import` refuses such answers; one stored some other way waits for a person instead
+            logger.warning("FAQ entry {} not used as the instant reply on {}: {}", faq.entry.id, message.channel, why)
+            faq = None
         now = self.clock()
 
         def record(session: Session) -> Outcome:

@@ -38,6 +38,10 @@ def format_due(due: datetime, now: datetime, tz: ZoneInfo) -> str:
     return f"{prefix}{due_local.month}月{due_local.day}日（{weekday}）{clock}"
 
 
+# The inquiry number an FAQ reply is measured with before it is used: longer than any the bureau will reach.
+LONGEST_INQUIRY_ID = 999_999_999
+
+
 def inquiry_ref(inquiry_id: int) -> str:
     return f"{inquiry_id:06d}"
 

@@ -52,6 +52,7 @@ GOALS: dict[str, float] = {
 }
 
 _ALLOWED_KEYS = frozenset({"id", "text", "severity", "department", "note"})
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _REQUIRED_KEYS = ("id", "text", "severity", "department")
 _DEPARTMENT_KEY_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 
@@ -125,6 +126,10 @@ def _parse_line(line: str, where: str, departments: set[str] | None) -> Example:
             raise ValueError(f"{where}: missing key {key!r}")
         if not isinstance(data[key], str):
             raise ValueError(f"{where}: {key!r} must be a string, got {data[key]!r}")
+    for key, value in data.items():
+        if isinstance(value, str) and _SURROGATE_RE.search(value):
+            # a JSON escape such as "\ud800" on its own is no character: nothing could print or store it
+            raise ValueError(f"{where}: {key!r} holds an unpaired surrogate escape (not a character)")
     if not data["id"].strip():
         raise ValueError(f"{where}: empty id")
     if not data["text"].strip():

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +53,7 @@ __all__ = [
     "entries_to_dicts",
     "load_entries",
     "normalize_question",
+    "usable_entries",
     "validate_entries",
 ]
 
@@ -60,8 +61,9 @@ _DATA_DIR = Path(__file__).resolve().with_name("data")
 FAQ_FILE = _DATA_DIR / "faq.yaml"
 FILLERS_FILE = _DATA_DIR / "faq_fillers.txt"
 
-# A WeChat passive reply must stay short; the loader refuses longer answers. (The shipped entries
-# keep under 300 characters, the Weibo private-message limit; tests/test_faq.py checks that.)
+# A passive reply must stay short; the loader refuses longer answers. The channels' own limits are stricter
+# and depend on the auto-reply wording of config.yaml: `guanwei kb import` refuses an answer that, in that
+# wording, is more than one Weibo message (300 characters) or one WeChat message (2,048 bytes).
 ANSWER_MAX_CHARS = 600
 # Normalised messages shorter than this match nothing ("在吗", "你好！" normalise to "").
 MIN_QUERY_CHARS = 2
@@ -145,6 +147,11 @@ def _entry_problems(entry: FaqEntry, departments: Collection[str] | None, filler
             f"{entry.id}: answer has {len(entry.answer)} characters, more than {ANSWER_MAX_CHARS} "
             "(a WeChat passive reply must stay short)"
         )
+    for name, value in (("question", entry.question), *(("alternates", a) for a in entry.alternates)):
+        if len(value) > _MAX_QUERY_CHARS:
+            # a message is compared by its first _MAX_QUERY_CHARS characters only, so a longer phrasing could
+            # never match, and every message would be compared with all of it
+            yield f"{entry.id}: {name} has {len(value)} characters, more than {_MAX_QUERY_CHARS} (a question is short)"
     for name, items in (("alternates", entry.alternates), ("tags", entry.tags)):
         for item in items:
             if not item.strip():
@@ -168,6 +175,37 @@ def _entry_problems(entry: FaqEntry, departments: Collection[str] | None, filler
             )
 
 
+def _problems(
+    entries: Sequence[FaqEntry], departments: Collection[str] | None, fillers: FillerWords
+) -> Iterator[tuple[int, str, int | None]]:
+    """(index, problem, index of the entry it duplicates or None) for every entry that cannot go into service
+    beside the ones before it: a bad field, a duplicate id, a phrasing that normalises to the same text as an
+    earlier entry's (the matcher could not tell them apart). An entry with a problem is left out of the
+    comparison for the ones after it."""
+    seen_ids: dict[str, int] = {}
+    seen_norm: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        problem = next(iter(_entry_problems(entry, departments, fillers)), None)
+        if problem is None and entry.id in seen_ids:
+            yield index, f"duplicate id {entry.id!r}", seen_ids[entry.id]
+            continue
+        norms: dict[str, str] = {}
+        if problem is None:
+            for phrasing in entry.questions:
+                norm = fillers.normalize(phrasing)
+                other = seen_norm.get(norm)
+                if other is not None and other != entry.id:
+                    problem = (f"{entry.id}: question {phrasing!r} normalises to {norm!r}, "
+                               f"the same as a question of {other!r}")
+                    break
+                norms[norm] = entry.id
+        if problem is not None:
+            yield index, problem, None
+            continue
+        seen_ids[entry.id] = index
+        seen_norm.update(norms)
+
+
 def validate_entries(
     entries: Sequence[FaqEntry],
     *,
@@ -180,33 +218,24 @@ def validate_entries(
     """Raise FaqFormatError on the first invalid entry: bad id, empty or over-long answer, duplicate
     ids, a phrasing that normalises to the same text as another entry's (the matcher could not tell
     them apart), a department not in ``departments`` (when given). ``lines[i]`` locates entry i."""
-    fillers = fillers or FillerWords.default()
 
     def at(index: int) -> int | None:
         return lines[index] if lines is not None else index + 1
 
-    seen_ids: dict[str, int] = {}
-    seen_norm: dict[str, str] = {}
-    for index, entry in enumerate(entries):
-        for problem in _entry_problems(entry, departments, fillers):
-            raise FaqFormatError(source, problem, at(index), where=where)
-        if entry.id in seen_ids:
-            first = at(seen_ids[entry.id])
-            raise FaqFormatError(
-                source, f"duplicate id {entry.id!r} (first at {where} {first})", at(index), where=where
-            )
-        seen_ids[entry.id] = index
-        for phrasing in entry.questions:
-            norm = fillers.normalize(phrasing)
-            other = seen_norm.get(norm)
-            if other is not None and other != entry.id:
-                raise FaqFormatError(
-                    source,
-                    f"{entry.id}: question {phrasing!r} normalises to {norm!r}, the same as a question of {other!r}",
-                    at(index),
-                    where=where,
-                )
-            seen_norm[norm] = entry.id
+    for index, problem, duplicated in _problems(entries, departments, fillers or FillerWords.default()):
+        if duplicated is not None:
+            problem += f" (first at {where} {at(duplicated)})"
+        raise FaqFormatError(source, problem, at(index), where=where)
+
+
+def usable_entries(
+    entries: Sequence[FaqEntry], *, fillers: FillerWords | None = None
+) -> tuple[list[FaqEntry], dict[str, str]]:
+    """The entries that can go into service together, and why each of the others cannot (by id): the live
+    knowledge base is answered from even when a row in it was written some other way than an import."""
+    problems = {index: problem for index, problem, _ in _problems(entries, None, fillers or FillerWords.default())}
+    usable = [entry for index, entry in enumerate(entries) if index not in problems]
+    return usable, {entries[index].id: problem for index, problem in problems.items()}
 
 
 # -- plain dicts (the database side) -----------------------------------------------------------
@@ -272,11 +301,17 @@ def _entry_from_mapping(
 
 
 def entries_from_dicts(
-    items: Iterable[Mapping[str, Any]], *, source: str = "entries", departments: Collection[str] | None = None
+    items: Iterable[Mapping[str, Any]],
+    *,
+    source: str = "entries",
+    departments: Collection[str] | None = None,
+    validate: bool = True,
 ) -> list[FaqEntry]:
-    """The inverse of ``entries_to_dicts``, validated like a file; errors say ``entry N`` (1-based)."""
+    """The inverse of ``entries_to_dicts``, validated like a file unless not ``validate`` (then each entry is
+    only read; ``usable_entries`` sorts them); errors say ``entry N`` (1-based)."""
     entries = [_entry_from_mapping(raw, source, n, "entry") for n, raw in enumerate(items, start=1)]
-    validate_entries(entries, source=source, where="entry", departments=departments)
+    if validate:
+        validate_entries(entries, source=source, where="entry", departments=departments)
     return entries
 
 

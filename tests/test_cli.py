@@ -170,6 +170,70 @@ def test_r10_kb_import_refuses_answers_that_fail_the_answer_screening(workdir: P
     assert "13812345678" not in (workdir / "now.yaml").read_text(encoding="utf-8") and exported.exit_code == 0
 
 
+def test_kb_import_refuses_an_answer_that_would_be_cut_on_weibo_or_wechat(workdir: Path) -> None:
+    # 280 characters are under the file limit (600) but not with the auto-reply wording under Weibo's 300; 590
+    # emoji are 2,360 bytes, over WeChat's 2,048
+    runner.invoke(app, ["init"])
+    (workdir / "long.yaml").write_text(
+        f"- id: long-history\n  question: 古城的历史\n  answer: {'古城历史悠久。' * 40}\n"
+        f"- id: emoji-guide\n  question: 表情版游览指南\n  answer: {'🏯' * 590}\n"
+        "- id: fine\n  question: 几点开门\n  answer: 您好，每天9点开放。\n", encoding="utf-8")
+    result = runner.invoke(app, ["kb", "import", "long.yaml", "--merge"])
+    assert result.exit_code == 1, result.output
+    assert "entry long-history" in result.output and "微博私信单条上限（300 字）" in result.output
+    assert "entry emoji-guide" in result.output and "2048 字节" in result.output
+    assert "nothing imported" in result.output
+    exported = runner.invoke(app, ["kb", "export", "--out", "now.yaml"])
+    assert "古城历史悠久" not in (workdir / "now.yaml").read_text(encoding="utf-8") and exported.exit_code == 0
+
+
+def test_kb_import_merge_refuses_a_question_the_live_knowledge_base_already_has(workdir: Path) -> None:
+    # A merged file was checked only on its own: the stored set then held one question twice, the server kept
+    # its old FAQ, `kb export` failed and `serve` no longer started (fresh-eyes pass)
+    runner.invoke(app, ["init"])
+    (workdir / "clone.yaml").write_text(
+        "- id: clone-hours\n  question: 图书馆几点开门几点关门\n  answer: 您好，十点开门。\n"
+        "  department: public_service\n", encoding="utf-8")
+    result = runner.invoke(app, ["kb", "import", "clone.yaml", "--merge"])
+    assert result.exit_code == 2, result.output
+    assert "clone.yaml" in result.output and "library-hours" in result.output and "nothing imported" in result.output
+    exported = runner.invoke(app, ["kb", "export", "--out", "now.yaml"])
+    assert exported.exit_code == 0 and "clone-hours" not in (workdir / "now.yaml").read_text(encoding="utf-8")
+    # the same question under the live entry's id replaces it
+    (workdir / "clone.yaml").write_text(
+        "- id: library-hours\n  question: 图书馆几点开门几点关门\n  answer: 您好，十点开门。\n"
+        "  department: public_service\n", encoding="utf-8")
+    replaced = runner.invoke(app, ["kb", "import", "clone.yaml", "--merge"])
+    assert replaced.exit_code == 0, replaced.output
+    runner.invoke(app, ["kb", "export", "--out", "now.yaml"])
+    assert "十点开门" in (workdir / "now.yaml").read_text(encoding="utf-8")
+
+
+def test_a_clashing_row_written_behind_the_importers_back_is_left_out_not_fatal(workdir: Path) -> None:
+    from bot.config import load_settings
+    from bot.knowledge_runtime import load_faq_entries
+    from bot.storage import Database, FaqRecord
+
+    runner.invoke(app, ["init"])
+    database_url = load_settings().database_url
+
+    async def add_clash_and_load() -> list[str]:
+        database = Database(database_url)
+        async with database.transaction() as session:
+            session.add(FaqRecord(id="zz-clone", question="市图书馆的开放时间是什么？", answer="十点", alternates=[],
+                                  department=None, tags=[], updated_at=NOW))
+        try:
+            return [entry.id for entry in await load_faq_entries(database)]
+        finally:
+            await database.dispose()
+
+    ids = asyncio.run(add_clash_and_load())
+    assert "library-hours" in ids and "zz-clone" not in ids  # the first by id keeps the question
+    exported = runner.invoke(app, ["kb", "export", "--out", "now.yaml"])
+    assert exported.exit_code == 0, exported.output
+    assert "left out" in exported.output and "zz-clone" in exported.output
+
+
 @pytest.mark.parametrize(
     ("received", "severity", "due"),
     [

@@ -426,3 +426,12 @@ def test_load_examples_accepts_a_utf8_bom_as_classify_does(tmp_path: Path) -> No
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n")
     [example] = load_examples(path)
     assert example.id == "x1"
+
+
+def test_load_examples_names_a_lone_surrogate_escape(tmp_path: Path) -> None:
+    # valid JSON, but "\ud800" alone is no character: eval printed a traceback when writing it (fresh-eyes pass)
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "a", "text": "\\ud800x", "severity": "routine", "department": "public_service"}\n',
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match=r"s.jsonl:1: 'text' holds an unpaired surrogate"):
+        load_examples(path)

@@ -666,6 +666,8 @@ YAML_ERRORS: list[tuple[str, str]] = [
         "- id: a\n  question: 博物馆几点开门\n  answer: " + "字" * (ANSWER_MAX_CHARS + 1) + "\n",
         f"a: answer has {ANSWER_MAX_CHARS + 1} characters, more than {ANSWER_MAX_CHARS}",
     ),
+    ("- id: a\n  question: " + "问" * 201 + "\n  answer: 九点\n", "a: question has 201 characters, more than 200"),
+    ("- id: a\n" + GOOD + "  alternates: [" + "问" * 201 + "]\n", "a: alternates has 201 characters"),
     ("- id: a\n" + GOOD + "  answr: typo\n", "line 4: unknown key 'answr'"),
     ("entries:\n  - id: a\n    question: q1\n    answer: x\nversion: 2\n", "line 5: unknown top-level key 'version'"),
     ("other: []\n", "line 1: unknown top-level key 'other'"),

@@ -75,6 +75,24 @@ async def test_r10_an_faq_answer_that_fails_the_answer_screening_is_never_sent(
     assert (inquiry.status, inquiry.faq_id) == ("open", None)  # a person answers it
 
 
+async def test_an_faq_answer_too_long_for_one_message_waits_for_a_person(
+    faq_client: TestClient, database: Database
+) -> None:
+    # Written straight into the database (`guanwei kb import` refuses it): 590 emoji are 2,360 bytes, more than
+    # one WeChat message; the passive reply went out that long (fresh-eyes pass) and Weibo's would be cut
+    async with database.transaction() as session:
+        await save_faq_entries(session, [{
+            "id": "emoji-guide", "question": "有没有表情版的游览指南", "answer": "🏯" * 590,
+            "alternates": [], "department": "info_center", "tags": [],
+        }], shanghai(2026, 12, 3, 10, 1), replace_all=False)
+    assert await faq_client.server.app[KNOWLEDGE].reload() is True
+    _, body = await post(faq_client, push("text", Content="有没有表情版的游览指南"))
+    text = reply_text(body)
+    assert "🏯" not in text and "已登记" in text
+    [inquiry] = await inquiries(database)
+    assert (inquiry.status, inquiry.faq_id) == ("open", None)
+
+
 async def test_r6_1d_an_emergency_after_an_faq_answer_is_critical_and_routed_by_itself(
     faq_client: TestClient, database: Database
 ) -> None:
