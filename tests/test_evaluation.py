@@ -385,7 +385,7 @@ def test_r6_1d_heldout_meets_goals(classifier: Classifier) -> None:
 # or the second opinion that loses ground shows here. unseen_f was scored once (0.981 / 0.855 / 0.955) and its
 # misses then looked at: six rules of the word lists changed, so its floor is no longer an unseen figure.
 UNSEEN_FLOORS = {  # file: (critical recall, critical precision, department accuracy) measured
-    "unseen_b.jsonl": (1.000, 0.855, 0.960),
+    "unseen_b.jsonl": (1.000, 0.869, 0.960),
     "unseen_c.jsonl": (1.000, 0.879, 0.945),
     "unseen_d.jsonl": (1.000, 0.883, 0.965),
     "unseen_e.jsonl": (0.964, 0.883, 0.925),
