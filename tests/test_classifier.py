@@ -1017,21 +1017,14 @@ def test_r6_1d_collusion_and_petty_extortion_by_the_bureaus_people(
     # the "free" trip that sells health products: one buyer is a complaint, a building of them is R6.1d
     ("我爸跟着免费一日游出去，回来买了三千块的保健品，能退吗", ROUTINE),
     ("社区里有人送鸡蛋拉老人去免费游，回来我们单元十几个老太太都买了几万块的保健品", CRITICAL),
-])
-def test_r6_1d_unseen_f_lessons(clf: Classifier, text: str, severity: str) -> None:
-    result = clf.classify(text)
-    assert result.severity == severity, result.to_dict()
-
-
-# From a fresh-eyes pass (new phrasings): a bribe told from the giver's side, a rider thrown from a ride, and the
-# pennant that is thanks, not a gift to an official.
-@pytest.mark.parametrize(("text", "severity"), [
+    # from a fresh-eyes pass: a bribe told from the giver's side, a rider thrown from a ride, and the pennant
+    # that is thanks, not a gift to an official
     ("评4A那年景区给评审专家一人送了两万红包，这个级别是买来的", CRITICAL),
     ("那家网吧每次检查前都向执法队塞钱，所以从来不查未成年人", CRITICAL),
     ("过山车转弯的时候一个小伙子被甩出去了，躺在地上不动", CRITICAL),
     ("我们想给局领导送一面锦旗，谢谢帮我们追回了团费", ROUTINE),
     ("过山车会不会把人甩出去啊，孩子有点怕", ROUTINE),
 ])
-def test_r6_1d_fresh_eyes_lessons(clf: Classifier, text: str, severity: str) -> None:
+def test_r6_1d_unseen_f_and_fresh_eyes_lessons(clf: Classifier, text: str, severity: str) -> None:
     result = clf.classify(text)
     assert result.severity == severity, result.to_dict()
