@@ -667,6 +667,16 @@ _PLACE_RE = re.compile("|".join(PLACE_KINDS))
 _PLACE_MENTION_RE = re.compile("|".join(sorted({kind[:2] for kind in PLACE_KINDS})))
 
 
+# A first clause that only says what the message is not ("不是投诉，", "我不是要曝光谁，", "不是什么大事，",
+# "没别的意思，") says nothing about which question is asked; left in, it pushes a plain question under the
+# cut-off. Only such openers: "不是说免费吗，怎么还收费" is a complaint, not a disclaimer.
+_DISCLAIMER_RE = re.compile(
+    r"^\s*[我俺]?[也真并]?(?:不是|并非)(?:要|想|来)?(?:投诉|举报|曝光|上访|找茬|抱怨|挑刺|找麻烦|闹事|记者|什么大事|啥大事|大事)"
+    r"[^，,。.！!？?；;\n吗]{0,8}[，,。.！!；;\s]+"
+    r"|^\s*[我俺]?没有?(?:啥|什么)?别的意思[^，,。.！!？?；;\n]{0,4}[，,。.！!；;\s]+"
+)
+
+
 class FaqMatcher:
     """Finds the entry a message asks about, or None. Build once (normalises every question and
     alternate), match many; ``match`` does no I/O and never raises on a ``str``.
@@ -717,12 +727,19 @@ class FaqMatcher:
         """The message as the matcher compares it (``normalize_question`` with this matcher's word lists)."""
         return self._fillers.normalize(text)
 
+    def _query(self, text: str) -> str:
+        """The message as it is compared: a disclaiming first clause dropped, then normalised and cut."""
+        opener = _DISCLAIMER_RE.match(text)
+        if opener is not None and opener.end() < len(text):
+            text = text[opener.end():]
+        return self._fillers.normalize(text)[:_MAX_QUERY_CHARS]
+
     def match(self, text: str) -> FaqMatch | None:
         """The best entry whose question or alternate scores at least the cut-off against ``text`` and
         does not name something else in its place; None for anything else."""
         if not isinstance(text, str):
             return None
-        query = self._fillers.normalize(text)[:_MAX_QUERY_CHARS]
+        query = self._query(text)
         if len(query) < MIN_QUERY_CHARS or not self._choices:
             return None
         candidates = process.extract(
@@ -738,7 +755,7 @@ class FaqMatcher:
     def explain(self, text: str) -> dict[str, Any]:
         """For staff and tuning: the normalised message and the top candidates with their scores and
         whether the subject check refused them."""
-        query = self._fillers.normalize(text)[:_MAX_QUERY_CHARS] if isinstance(text, str) else ""
+        query = self._query(text) if isinstance(text, str) else ""
         candidates = (
             process.extract(query, self._choices, scorer=fuzz.ratio, processor=None, limit=_CANDIDATES)
             if len(query) >= MIN_QUERY_CHARS

@@ -192,6 +192,12 @@ MATCH_TABLE: list[tuple[str, str | None]] = [
     ("志愿者怎么报名", "volunteer-signup"),
     # ---------------------------------------------------------------- no FAQ answer
     # complaints, including ones about a topic an entry answers questions on
+    # -- a first clause that only says what the message is not (fresh-eyes pass), and what is no such clause
+    ("我不是要曝光谁，就是想问下导游证怎么查真假", "tour-guide-licence-check"),
+    ("不是投诉哈，想问下学生去景区有优惠吗", "tickets-student-discount"),
+    ("没别的意思，就问问老人去景区免票吗", "tickets-senior-discount"),
+    ("不是说免费吗，怎么还收门票", None),
+    ("不是投诉，博物馆的保安态度太差了", None),
     ("导游强制购物", None),
     ("导游强制购物，不买不让走，我要投诉", None),
     ("旅行社不退钱，太坑了", None),
