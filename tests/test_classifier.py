@@ -1024,6 +1024,10 @@ def test_r6_1d_collusion_and_petty_extortion_by_the_bureaus_people(
     ("过山车转弯的时候一个小伙子被甩出去了，躺在地上不动", CRITICAL),
     ("我们想给局领导送一面锦旗，谢谢帮我们追回了团费", ROUTINE),
     ("过山车会不会把人甩出去啊，孩子有点怕", ROUTINE),
+    # "是不是" asks, but it also insinuates ("是不是有保护伞", critical): a crowd and an ambulance still report
+    ("游乐园那边是不是有人从高处掉下来了，好多人围着，救护车都来了", CRITICAL),
+    ("那个黑导游这么嚣张，是不是有保护伞", CRITICAL),
+    ("你们是不是收了好处，才一直不查那家KTV", CRITICAL),
 ])
 def test_r6_1d_unseen_f_and_fresh_eyes_lessons(clf: Classifier, text: str, severity: str) -> None:
     result = clf.classify(text)
