@@ -95,7 +95,8 @@ _CONTROL_RE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 @dataclass(frozen=True, slots=True)
 class FaqEntry:
     """One question and its answer. ``alternates`` are other phrasings of the same question;
-    ``department`` (a department key) owns the answer; ``tags`` are free labels for staff."""
+    ``department`` (a department key) owns the answer; ``tags`` are labels for staff, the first of
+    which names the entry's subject (the matcher's subject check reads it)."""
 
     id: str  # e.g. tickets-senior-discount: lower-case letters, digits and single hyphens
     question: str
@@ -719,6 +720,9 @@ class FaqMatcher:
         self._targets = list(choices.values())
         self._place_bound = {entry.id for entry in self.entries
                              if entry.questions and all(_PLACE_RE.search(q) for q in entry.questions)}
+        # an entry's first tag names its subject (民宿, 退款, 有线电视); the others are aspects (优惠, 报修)
+        self._subjects = {entry.id: subject for entry in self.entries
+                          if entry.tags and len(subject := self._fillers.normalize(entry.tags[0])) >= 2}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -747,7 +751,8 @@ class FaqMatcher:
         )
         for choice, score, index in candidates:
             entry, phrasing = self._targets[index]
-            if self._names_something_else(query, choice) or self._place_missing(query, entry):
+            if (self._names_something_else(query, choice) or self._place_missing(query, entry)
+                    or self._subject_missing(query, choice, entry)):
                 continue
             return FaqMatch(entry=entry, score=round(float(score), 1), matched_question=phrasing)
         return None
@@ -773,6 +778,7 @@ class FaqMatcher:
                     "score": round(float(score), 1),
                     "names_something_else": self._names_something_else(query, choice),
                     "place_missing": self._place_missing(query, self._targets[index][0]),
+                    "subject_missing": self._subject_missing(query, choice, self._targets[index][0]),
                 }
                 for choice, score, index in candidates
             ],
@@ -781,6 +787,18 @@ class FaqMatcher:
     def _place_missing(self, query: str, entry: FaqEntry) -> bool:
         """The entry is about a place and the message names none ("几点开门" against "文化馆几点开门")."""
         return entry.id in self._place_bound and _PLACE_MENTION_RE.search(query) is None
+
+    def _subject_missing(self, query: str, choice: str, entry: FaqEntry) -> bool:
+        """The phrasing names the subject of its entry (its first tag: 民宿, 退款) that the message does not, and the
+        message names something of its own instead: "怎么办老年证" is not "民宿怎么办证" with a word left out.
+        The subject may sit anywhere, which the stretch-by-stretch check of ``_names_something_else`` misses."""
+        subject = self._subjects.get(entry.id)
+        if subject is None or subject not in choice or subject[:2] in query:
+            return False
+        function_chars = self._function_chars
+        return any(ch not in function_chars
+                   for op in Indel.opcodes(query, choice) if op.tag == "delete"
+                   for ch in query[op.src_start : op.src_end])
 
     def _names_something_else(self, query: str, choice: str) -> bool:
         """True when, in one stretch of the alignment, both texts have two or more unmatched content

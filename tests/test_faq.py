@@ -197,6 +197,11 @@ MATCH_TABLE: list[tuple[str, str | None]] = [
     ("不是投诉哈，想问下学生去景区有优惠吗", "tickets-student-discount"),
     ("没别的意思，就问问老人去景区免票吗", "tickets-senior-discount"),
     ("不是说免费吗，怎么还收门票", None),
+    # -- the subject of the entry (its first tag) is elsewhere in the phrasing: "民宿怎么办证" (second fresh-eyes pass)
+    ("请问怎么办老年证", None),
+    ("怎么办演出证", None),
+    ("怎么办残疾证", None),
+    ("民宿怎么办证？", "homestay-registration"),
     ("不是投诉，博物馆的保安态度太差了", None),
     ("导游强制购物", None),
     ("导游强制购物，不买不让走，我要投诉", None),
