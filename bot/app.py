@@ -31,7 +31,6 @@ from bot.context import (
     PIPELINE,
     REFUSAL_REASON,
     REPLAY_GUARD,
-    SCREENER,
     SETTINGS,
     SHARED_STATE,
 )
@@ -53,8 +52,9 @@ from escalation.scheduler import RedisLeaderLock
 from handlers import api, console, health, publishing, wechat, weibo
 from handlers.console import setup_templates
 from handlers.web_auth import session_middleware
-from knowledge import Classifier
-from knowledge.screening import Screener
+from knowledge import Classifier, KnowledgeDataError
+from knowledge.faq import FaqFormatError
+from knowledge.screening import Screener, ScreeningDataError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Request ids only tell log lines apart, they guard nothing: no system call (and no wait for the GIL
@@ -206,13 +206,12 @@ def create_app(
     )
     env = environment() if env is None else env
     db = database or Database(settings.database_url)
-    screener = screener or Screener.load()
     knowledge = KnowledgeHolder(
         db,
         departments=settings.departments,
         fallback=settings.file.fallback_department,
         load_classifier=(lambda: classifier) if classifier is not None else None,
-        screener=screener,
+        load_screener=(lambda: screener) if screener is not None else None,
     )
     app[SETTINGS] = settings
     app[DATABASE] = db
@@ -227,7 +226,6 @@ def create_app(
     app[EVENTS] = events
     app[PIPELINE] = Pipeline(settings, db, knowledge, BusinessCalendar(settings.reply_hours), clock, state, metrics)
 
-    app[SCREENER] = screener
     setup_templates(app)
     app.add_routes(health.routes)
     app.add_routes(console.routes)
@@ -247,7 +245,13 @@ def create_app(
         app.add_routes(weibo.routes)
 
     async def knowledge_lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await knowledge.reload(force=True)
+        try:
+            await knowledge.reload(force=True)
+        except (KnowledgeDataError, ScreeningDataError, FaqFormatError):
+            # a broken data file at start: the app never starts, so its cleanup never runs
+            if database is None:
+                await db.dispose()
+            raise
         tasks = {asyncio.create_task(knowledge.watch(settings.file.knowledge.reload_check_seconds))}
         loop = asyncio.get_running_loop()
         if reload_on_sighup:

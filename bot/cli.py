@@ -392,7 +392,8 @@ def serve(
     # Every worker binds the same port (SO_REUSEPORT) and the kernel spreads connections over them;
     # the scheduler runs in whichever worker holds the Redis lock.
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=_serve_worker, args=(config, host, port, json_logs, True), daemon=False)
+    children = [context.Process(target=_serve_worker, args=(config, host, port, json_logs, True, os.getpid()),
+                                daemon=False)
                 for _ in range(workers)]
     told: set[int] = set()
 
@@ -417,7 +418,7 @@ def serve(
         raise typer.Exit(1)
 
 
-def _stop_with_parent() -> None:
+def _stop_with_parent(parent_pid: int) -> None:
     """A worker whose parent was killed outright (SIGKILL) gets SIGTERM instead of serving on alone (Linux)."""
     import ctypes
     import ctypes.util
@@ -426,16 +427,25 @@ def _stop_with_parent() -> None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    # The death signal is only armed from here on: a parent killed while this worker was still starting (a
+    # second on a loaded machine) left it serving alone, adopted by init.
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _serve_worker(config: Path | None, host: str, port: int, json_logs: bool, reuse_port: bool) -> None:
+def _serve_worker(
+    config: Path | None, host: str, port: int, json_logs: bool, reuse_port: bool, parent_pid: int | None = None
+) -> None:
     from aiohttp import web
 
     from bot.app import create_app
+    from knowledge import KnowledgeDataError
+    from knowledge.faq import FaqFormatError
+    from knowledge.screening import ScreeningDataError
 
     if reuse_port:
         os.setpgrp()  # out of the terminal's process group: stop signals come from the parent, once
-        _stop_with_parent()
+        _stop_with_parent(parent_pid if parent_pid is not None else os.getppid())
     setup_logging(json=json_logs)
     settings = settings_or_exit(config)
 
@@ -452,6 +462,9 @@ def _serve_worker(config: Path | None, host: str, port: int, json_logs: bool, re
                     shutdown_timeout=30.0, print=lambda _text: err.print(banner, highlight=False))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server running? try --port)")
+    except (KnowledgeDataError, ScreeningDataError, FaqFormatError) as exc:
+        # a running server keeps its previous lists after a broken edit; at start there are none to keep
+        fail(f"cannot start: {exc} (fix the file; a running server keeps its previous lists meanwhile)")
 
 
 @app.command()

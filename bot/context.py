@@ -22,9 +22,13 @@ CLOCK = web.AppKey("clock", Clock)
 REPLAY_GUARD = web.AppKey("replay_guard", ReplayGuard)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeHolder)
 OUTBOUND = web.AppKey("outbound", Outbound)
-SCREENER = web.AppKey("screener", Screener)
 SHARED_STATE = web.AppKey("shared_state", SharedState)
 METRICS = web.AppKey("metrics", Metrics)
 EVENTS = web.AppKey("events", EventHub)
 # On a refusal page a handler rendered itself: the reason it shows, for the log's refusal line
 REFUSAL_REASON = web.ResponseKey("refusal_reason", str)
+
+
+def screener(app: web.Application) -> Screener:
+    """The answer screening in service now: reloaded with the word lists when screening.yaml changes."""
+    return app[KNOWLEDGE].current.screener

@@ -19,13 +19,14 @@ from bot.storage import Database, FaqRecord, StorageUnavailable
 from knowledge import Classifier, KnowledgeDataError
 from knowledge.classifier import DATA_DIR
 from knowledge.faq import FaqEntry, FaqFormatError, FaqMatcher, FillerWords, entries_from_dicts, usable_entries
-from knowledge.screening import Screener
+from knowledge.screening import Screener, ScreeningDataError
 
 
 @dataclass(frozen=True)
 class Knowledge:
     classifier: Classifier
     faq: FaqMatcher
+    screener: Screener  # the answer screening (R9, R10) for staff answers, FAQ answers and posts
     version: tuple[object, ...]  # what it was built from: file times, FAQ row count and last change
 
 
@@ -88,14 +89,14 @@ class KnowledgeHolder:
         fallback: str,
         data_dir: Path = DATA_DIR,
         load_classifier: Callable[[], Classifier] | None = None,
-        screener: Screener | None = None,
+        load_screener: Callable[[], Screener] | None = None,
     ) -> None:
         self.database = database
-        self.screener = screener
         self.data_dir = data_dir
         self.load_classifier = load_classifier or (
             lambda: Classifier.load(data_dir, departments=departments, fallback=fallback)
         )
+        self.load_screener = load_screener or (lambda: Screener.load(data_dir / "screening.yaml"))
         self._current: Knowledge | None = None
         self._lock = asyncio.Lock()
 
@@ -124,12 +125,13 @@ class KnowledgeHolder:
                 version, entries = ("unloaded",), []
             try:
                 classifier = await asyncio.to_thread(self.load_classifier)
-            except KnowledgeDataError as exc:
+                screener = await asyncio.to_thread(self.load_screener)
+            except (KnowledgeDataError, ScreeningDataError) as exc:
                 if self._current is None:
-                    raise
+                    raise  # at start there is nothing to keep: `guanwei serve` says which file and line
                 logger.error("word lists not reloaded, the previous ones stay in service: {}", exc)
                 return False
-            if self.screener is not None and (unfit := unfit_answers(entries, self.screener)):
+            if unfit := unfit_answers(entries, screener):
                 # Written into the database some other way than `guanwei kb import`, which refuses them.
                 logger.error("FAQ entries not answered with, their answers fail the answer screening: {}",
                              "; ".join(f"{entry_id}: {why}" for entry_id, why in unfit.items()))
@@ -146,7 +148,7 @@ class KnowledgeHolder:
                                                       or self._current.classifier.second_opinion is not None):
                 logger.warning("no second opinion (knowledge/data/second_opinion.json): the word lists alone decide "
                                "what is critical, and they miss more of what people write in their own words")
-            self._current = Knowledge(classifier, matcher, version)
+            self._current = Knowledge(classifier, matcher, screener, version)
             logger.info("knowledge loaded: {} FAQ entries, word lists from {}", len(entries), self.data_dir)
             return True
 

@@ -111,6 +111,16 @@ async def queue(database: Database, actor: Actor, *, include_answered: bool = Fa
         return list((await session.scalars(query.order_by(Inquiry.due_at, Inquiry.id).limit(500))).all())
 
 
+async def answered_by_knowledge_base(database: Database, actor: Actor, *, since: datetime) -> list[Inquiry]:
+    """What the FAQ answered on its own since `since`, newest first, in the actor's scope: nobody read those
+    answers before they went out, so staff look them over (and answer again where the match was wrong)."""
+    async with database.transaction() as session:
+        query = scoped(select(Inquiry).where(Inquiry.answered_by == storage.KNOWLEDGE_BASE,
+                                             Inquiry.answered_at >= since), actor)
+        return list((await session.scalars(query.order_by(Inquiry.answered_at.desc(), Inquiry.id.desc())
+                                           .limit(500))).all())
+
+
 async def detail(database: Database, actor: Actor, inquiry_id: int) -> Detail:
     async with database.transaction() as session:
         inquiry = await visible(session, actor, inquiry_id)

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import auth, staff
-from bot.context import CLOCK, DATABASE, OUTBOUND, SCREENER, SETTINGS, SHARED_STATE
+from bot.context import CLOCK, DATABASE, OUTBOUND, SETTINGS, SHARED_STATE, screener
 from bot.ids import record_id
 from bot.inquiries import inquiry_row
 from bot.storage import AlertRecord, Message
@@ -152,7 +152,7 @@ async def answer(request: web.Request) -> web.Response:
     body = await _body(request)
     try:
         result = await staff.answer(
-            request.app[DATABASE], request.app[OUTBOUND], request.app[SCREENER], actor(request),
+            request.app[DATABASE], request.app[OUTBOUND], screener(request.app), actor(request),
             _inquiry_id(request), _text(body, "text"), now=request.app[CLOCK](), remote=remote(request),
             override_reason=_text(body, "override_reason", 500), state=request.app[SHARED_STATE],
             answers_seen=_answers_seen(body),

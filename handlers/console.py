@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp_jinja2
@@ -19,9 +19,9 @@ from bot.context import (
     OUTBOUND,
     PIPELINE,
     REFUSAL_REASON,
-    SCREENER,
     SETTINGS,
     SHARED_STATE,
+    screener,
 )
 from bot.ids import record_id
 from bot.outbound import STATUS_NAMES
@@ -96,6 +96,7 @@ def _inquiry_id(request: web.Request) -> int:
 
 
 NOT_FOUND = "没有这条留言，或不属于您的部门"
+KB_ANSWERED_DAYS = 7  # how far back the list of what the FAQ answered on its own goes
 
 
 def _answers_seen(form: Any) -> int | None:
@@ -148,6 +149,15 @@ async def my_queue(request: web.Request) -> web.StreamResponse:
     return await render(request, "queue.html", {"items": items, "title": "我的待办"})
 
 
+@routes.get("/console/knowledge-base")
+@requires("view")
+async def answered_by_the_knowledge_base(request: web.Request) -> web.StreamResponse:
+    since = request.app[CLOCK]() - timedelta(days=KB_ANSWERED_DAYS)
+    items = await staff.answered_by_knowledge_base(request.app[DATABASE], actor(request), since=since)
+    return await render(request, "kb_answered.html", {"items": items, "days": KB_ANSWERED_DAYS,
+                                                      "title": "知识库自动答复"})
+
+
 @routes.get("/console/inquiries/{inquiry_id}")
 @requires("view")
 async def inquiry_page(request: web.Request) -> web.StreamResponse:
@@ -175,7 +185,7 @@ async def answer_submit(request: web.Request) -> web.StreamResponse:
         return await _render_inquiry(request, inquiry_id, problem, status=400)
     try:
         result = await staff.answer(
-            request.app[DATABASE], request.app[OUTBOUND], request.app[SCREENER], actor(request), inquiry_id, text,
+            request.app[DATABASE], request.app[OUTBOUND], screener(request.app), actor(request), inquiry_id, text,
             now=request.app[CLOCK](), remote=remote(request), override_reason=form_value(form, "override_reason"),
             state=request.app[SHARED_STATE], answers_seen=answers_seen,
         )

@@ -21,7 +21,7 @@ from wechatpy.session.redisstorage import RedisStorage
 from bot import publishing as desk
 from bot.clamd import ClamdScanner
 from bot.config import Settings
-from bot.context import CLOCK, DATABASE, SCREENER, SETTINGS
+from bot.context import CLOCK, DATABASE, SETTINGS, screener
 from bot.ids import ID_MAX, record_id, record_ids
 from bot.media import MB, MediaLimits
 from bot.publication_register import register_table, register_xlsx
@@ -271,7 +271,7 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
 @requires("draft")
 async def submit_post(request: web.Request) -> web.StreamResponse:
     post_id = _id(request, "post_id")
-    return await _act(request, post_id, desk.submit(request.app[DATABASE], request.app[SCREENER], actor(request),
+    return await _act(request, post_id, desk.submit(request.app[DATABASE], screener(request.app), actor(request),
                                                     post_id, now=_now(request), remote=remote(request)))
 
 
@@ -527,7 +527,7 @@ def _step(name: str, permission: str) -> Callable[[web.Request], Awaitable[web.R
         post_id, body = _api_id(request, "post_id"), await _body(request)
         database, who, now, where = request.app[DATABASE], actor(request), _now(request), remote(request)
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
-            "submit": lambda: desk.submit(database, request.app[SCREENER], who, post_id, now=now, remote=where),
+            "submit": lambda: desk.submit(database, screener(request.app), who, post_id, now=now, remote=where),
             "review": lambda: desk.review(database, who, post_id, _checks(
                 lambda key: str(body.get(key)).lower() if isinstance(body.get(key), bool) else _text(body, key, 1000)),
                 now=now, remote=where),

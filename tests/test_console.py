@@ -729,3 +729,22 @@ async def test_api_chase_needs_no_body_as_its_openapi_says(console: Console) -> 
     assert chase_body["required"] is False and "note" in chase_body["content"]["application/json"]["schema"]["properties"]
     response = await console.client.post(f"/api/inquiries/{inquiry_id}/chase", headers=headers)
     assert response.status == 200, await response.text()
+
+
+async def test_what_the_knowledge_base_answered_is_listed_for_staff_in_their_scope(console: Console) -> None:
+    # An FAQ answer goes out with nobody reading it first; the queue lists open inquiries only, so staff had no
+    # page showing what the FAQ had answered (second fresh-eyes pass)
+    from bot.context import KNOWLEDGE
+    from tests.conftest import import_starter_faq
+
+    await import_starter_faq(console.database)
+    assert await console.client.server.app[KNOWLEDGE].reload() is True
+    status, _ = await post(console.client, push("text", sender="oKbKbKbKbKbKbKbKbKbKbKbKbKbKb",
+                                                Content="请问市博物馆周一开门吗？"))
+    assert status == 200
+    await console.client.post("/console/login", data={"username": "info", "password": PASSWORD})
+    page = await (await console.client.get("/console/knowledge-base")).text()
+    assert "museum-hours" in page and "市博物馆周一开门" in page and "知识库答复" in page
+    console.client.session.cookie_jar.clear()
+    await console.client.post("/console/login", data={"username": "staff_market", "password": PASSWORD})
+    assert "museum-hours" not in await (await console.client.get("/console/knowledge-base")).text()
