@@ -210,23 +210,26 @@ def _import_faq(settings: Settings, path: Path, *, merge: bool) -> None:
         fail(f"{path}: {len(too_long)} answer(s) do not fit one message with the auto-reply wording, nothing "
              "imported: the follower would get the answer cut short", code=1)
 
-    async def save(database: Database) -> tuple[int, int] | str:
+    async def save(database: Database) -> tuple[int, int, int] | str:
         async with database.transaction() as session:
+            live = {record.id: record_to_dict(record) for record in (await session.scalars(select(FaqRecord)))}
             if merge:  # the file is valid on its own; the merged whole must be too, or the server could not use it
-                live = {record.id: record_to_dict(record) for record in (await session.scalars(select(FaqRecord)))}
                 merged = {**live, **{row["id"]: row for row in entries_to_dicts(entries)}}
                 try:
                     validate_entries(entries_from_dicts(merged.values(), validate=False), where="entry")
                 except FaqFormatError as exc:
                     return exc.problem
-            return await save_faq_entries(session, entries_to_dicts(entries), utc_now(), replace_all=not merge)
+            written, removed = await save_faq_entries(session, entries_to_dicts(entries), utc_now(),
+                                                      replace_all=not merge)
+            return written, removed, sum(entry.id in live for entry in entries)
 
     saved = asyncio.run(_with_current_schema(settings, save))
     if isinstance(saved, str):
         fail(f"{path}: with the live knowledge base: {saved}; nothing imported "
              "(change the question, or give the entry the live entry's id to replace it)")
-    written, removed = saved
-    out.print(f"FAQ: {written} entries imported from {path}" + (f", {removed} removed" if removed else "")
+    written, removed, replaced = saved
+    out.print(f"FAQ: {written} entries imported from {path} ({written - replaced} new, {replaced} replacing an entry "
+              "of the same id)" + (f", {removed} removed" if removed else "")
               + " (a running server picks them up within its reload interval)", highlight=False)
 
 

@@ -379,7 +379,12 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise FaqFormatError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        # Excel's plain "CSV" and Notepad's ANSI are GBK on a Chinese Windows
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise FaqFormatError(str(path), "not UTF-8 text (GBK?): save it as UTF-8 — in Excel, Save As → "
+                             "\"CSV UTF-8 (Comma delimited)\"", line) from None
+    except OSError as exc:
         raise FaqFormatError(str(path), f"cannot read: {exc}") from None
 
 

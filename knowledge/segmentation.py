@@ -15,6 +15,7 @@ two dictionaries. Thread-safe: a ``Segmenter`` is read-only once built.
 
 from __future__ import annotations
 
+import logging
 import re
 import string
 import threading
@@ -42,6 +43,9 @@ def _main_dictionary() -> tuple[dict[str, int], int]:
     global _main
     with _main_lock:
         if _main is None:
+            # jieba announces its dictionary loading at DEBUG on stderr ("Building prefix dict…"), in the middle of a
+            # CLI command's output; a failure still raises
+            jieba.setLogLevel(logging.WARNING)
             tokenizer = jieba.Tokenizer()
             tokenizer.initialize()
             _main = (tokenizer.FREQ, tokenizer.total)

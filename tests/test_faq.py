@@ -801,3 +801,11 @@ def test_a_question_that_names_no_place_gets_no_place_bound_answer(matcher: FaqM
 def test_a_place_named_loosely_or_not_needed_still_matches(matcher: FaqMatcher, text: str, entry: str) -> None:
     found = matcher.match(text)
     assert found is not None and found.entry.id == entry, matcher.explain(text)
+
+
+def test_a_gbk_csv_from_excel_is_named_with_what_to_do(tmp_path: Path) -> None:
+    # Excel's plain "CSV" on a Chinese Windows is GBK; the message was Python's raw codec error (fresh-eyes pass)
+    path = tmp_path / "faq.csv"
+    path.write_bytes("id,question,answer\na,博物馆几点开门,九点\n".encode("gbk"))
+    with pytest.raises(FaqFormatError, match=r"faq.csv line 2: not UTF-8 text \(GBK\?\).*CSV UTF-8"):
+        load_entries(path)
