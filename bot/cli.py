@@ -608,7 +608,8 @@ def inquiries(
 ) -> None:
     """List inquiries, soonest deadline first."""
     from bot.inquiries import inquiry_rows
-    from bot.storage import InquiryStatus
+    from bot.staff import WEAK_ROUTING
+    from bot.storage import KNOWLEDGE_BASE, InquiryStatus
 
     settings = settings_or_exit(config, channels=False)
     if status is not None and status not in InquiryStatus.ALL:
@@ -621,15 +622,18 @@ def inquiries(
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{len(rows)} inquiries (times {settings.file.timezone}; (?) = routing uncertain)")
+    table = Table(title=f"{len(rows)} inquiries (times {settings.file.timezone}; (?) = routing uncertain, "
+                        "(FAQ) = answered by the knowledge base)")
     for column in ("id", "channel", "severity", "department", "status", "received", "due", "summary"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        confidence = "" if row["department_confidence"] >= 0.5 else " [yellow](?)[/]"  # weak routing: check it
+        confidence = "" if row["department_confidence"] >= WEAK_ROUTING else " [yellow](?)[/]"  # weak: check it
         table.add_row(
             str(row["id"]), row["channel"],
             f"[bold red]{row['severity']}[/]" if row["severity"] == "critical" else row["severity"],
-            escape(row["department_name"]) + confidence, row["status"], row["received_at"][5:16].replace("T", " "),
+            escape(row["department_name"]) + confidence,
+            row["status"] + (" (FAQ)" if row.get("answered_by") == KNOWLEDGE_BASE else ""),
+            row["received_at"][5:16].replace("T", " "),
             row["due_at"][5:16].replace("T", " "), escape(strip_controls(row["summary"][:40])),
         )
     out.print(table)

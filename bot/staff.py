@@ -63,6 +63,8 @@ class DeliveredNotRecorded(Exception):
 
 # Attempts at recording an answer the platform has already delivered, and the pause before each retry.
 _RECORD_RETRY_PAUSES = (0.2, 0.5, 1.0)
+# Routing less sure than this is shown as 待核对 (console) and (?) (CLI); staff confirm it or transfer
+WEAK_ROUTING = 0.5
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,13 @@ async def transfer(database: Database, actor: Actor, inquiry_id: int, department
         if inquiry.status == InquiryStatus.CLOSED:
             raise Refused("该留言已关闭，不能再转交")
         if inquiry.department == department:
-            raise Refused("该留言已在此部门")
+            if inquiry.department_confidence >= WEAK_ROUTING:
+                raise Refused("该留言已在此部门")
+            # "keep it here" on a weakly routed inquiry confirms the routing: 待核对 goes away
+            inquiry.department_confidence = 1.0
+            await audit(session, at=now, actor=actor.name, action="confirm", target=f"inquiry:{inquiry.id}",
+                        remote=remote, department=department, reason=reason)
+            return inquiry
         previous, inquiry.department, inquiry.department_confidence = inquiry.department, department, 1.0
         await audit(session, at=now, actor=actor.name, action="transfer", target=f"inquiry:{inquiry.id}",
                     remote=remote, **{"from": previous, "to": department, "reason": reason})

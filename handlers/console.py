@@ -34,8 +34,8 @@ KINDS = {"text": "文字", "image": "图片", "voice": "语音", "video": "视�
 STATUS = {"open": "待答复", "answered": "已答复", "closed": "已关闭"}
 ALERT_KINDS = {"reminder": "催办提醒", "escalation": "逐级上报", "chase": "人工催办"}
 DELIVERY = STATUS_NAMES
-ACTIONS = {"answer": "答复", "transfer": "转交", "close.spam": "标记为垃圾信息", "close.duplicate": "标记为重复留言",
-           "close.settled": "线下办结", "chase": "催办"}
+ACTIONS = {"answer": "答复", "transfer": "转交", "confirm": "确认分办", "close.spam": "标记为垃圾信息",
+           "close.duplicate": "标记为重复留言", "close.settled": "线下办结", "chase": "催办"}
 
 
 def setup_templates(app: web.Application) -> None:
@@ -78,7 +78,7 @@ def _context(request: web.Request) -> dict[str, Any]:
 
     return {"me": request.get(ACTOR), "csrf": request.get(CSRF, ""), "CSRF_FIELD": CSRF_FIELD,
             "departments": settings.departments, "local": local, "time_left": time_left, "now": now,
-            "bureau": settings.file.bureau_name}
+            "bureau": settings.file.bureau_name, "weak_routing": staff.WEAK_ROUTING}
 
 
 def _span(minutes: int) -> str:

@@ -146,6 +146,30 @@ async def test_r6_2_transfer_needs_a_reason_and_moves_the_inquiry_out_of_sight(c
     assert (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=arts)).status == 200
 
 
+async def test_r6_2_weak_routing_is_confirmed_by_keeping_the_inquiry_in_its_department(console: Console) -> None:
+    # 待核对 stayed until the answer: keeping the inquiry where it was was refused as "already there" (fresh eyes)
+    inquiry_id = await new_inquiry(console.client, "麻烦帮我看看这个情况")  # weakly routed (0.22)
+    async with console.database.transaction() as session:
+        inquiry = await session.get(Inquiry, inquiry_id)
+        assert inquiry is not None and inquiry.department_confidence < 0.5
+        department = inquiry.department
+    headers = await api_login(console.client, "info")
+    page = await (await console.client.get(f"/console/inquiries/{inquiry_id}", headers=headers)).text()
+    assert "确认分办" in page
+    kept = await console.client.post(f"/api/inquiries/{inquiry_id}/transfer",
+                                     json={"department": department, "reason": "属本部门职责"}, headers=headers)
+    assert kept.status == 200, await kept.text()
+    detail = await (await console.client.get(f"/api/inquiries/{inquiry_id}", headers=headers)).json()
+    assert detail["department"] == department and detail["department_confidence"] == 1.0
+    again = await console.client.post(f"/api/inquiries/{inquiry_id}/transfer",
+                                      json={"department": department, "reason": "再确认"}, headers=headers)
+    assert again.status == 400  # once sure, "already there" again
+    async with console.database.transaction() as session:
+        actions = (await session.scalars(select(AuditEntry.action).where(
+            AuditEntry.target == f"inquiry:{inquiry_id}"))).all()
+    assert "confirm" in actions
+
+
 async def test_close_as_spam_with_reason(console: Console) -> None:
     inquiry_id = await new_inquiry(console.client, "加微信领红包 www.spam.example")
     headers = await api_login(console.client, "info")
