@@ -390,12 +390,12 @@ def serve(
     host = host or settings.file.server.host
     port = port or settings.file.server.port
     if workers == 1:
-        _serve_worker(config, host, port, json_logs, reuse_port=False)
+        _serve_worker(config, host, port, json_logs, parent_pid=None)
         return
     # Every worker binds the same port (SO_REUSEPORT) and the kernel spreads connections over them;
     # the scheduler runs in whichever worker holds the Redis lock.
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=_serve_worker, args=(config, host, port, json_logs, True, os.getpid()),
+    children = [context.Process(target=_serve_worker, args=(config, host, port, json_logs, os.getpid()),
                                 daemon=False)
                 for _ in range(workers)]
     told: set[int] = set()
@@ -436,9 +436,8 @@ def _stop_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _serve_worker(
-    config: Path | None, host: str, port: int, json_logs: bool, reuse_port: bool, parent_pid: int | None = None
-) -> None:
+def _serve_worker(config: Path | None, host: str, port: int, json_logs: bool, parent_pid: int | None) -> None:
+    """Serve alone (`parent_pid` None), or as one of several workers started by `parent_pid` on a shared port."""
     from aiohttp import web
 
     from bot.app import create_app
@@ -446,9 +445,10 @@ def _serve_worker(
     from knowledge.faq import FaqFormatError
     from knowledge.screening import ScreeningDataError
 
-    if reuse_port:
+    reuse_port = parent_pid is not None
+    if parent_pid is not None:
         os.setpgrp()  # out of the terminal's process group: stop signals come from the parent, once
-        _stop_with_parent(parent_pid if parent_pid is not None else os.getppid())
+        _stop_with_parent(parent_pid)
     setup_logging(json=json_logs)
     settings = settings_or_exit(config)
 
@@ -608,8 +608,7 @@ def inquiries(
 ) -> None:
     """List inquiries, soonest deadline first."""
     from bot.inquiries import inquiry_rows
-    from bot.staff import WEAK_ROUTING
-    from bot.storage import KNOWLEDGE_BASE, InquiryStatus
+    from bot.storage import KNOWLEDGE_BASE, WEAK_ROUTING, InquiryStatus
 
     settings = settings_or_exit(config, channels=False)
     if status is not None and status not in InquiryStatus.ALL:

@@ -30,6 +30,7 @@ from bot.replies import LONGEST_INQUIRY_ID, ReplyWriter
 from bot.shared_state import InProcessState, SharedState
 from bot.storage import (
     KNOWLEDGE_BASE,
+    WEAK_ROUTING,
     Database,
     Direction,
     Inquiry,
@@ -50,8 +51,6 @@ CRITICAL, ROUTINE = "critical", "routine"
 # How long a retry that reached another worker waits for the first worker's stored reply; well
 # inside WeChat's 5 s, after which a 503 makes the platform try once more.
 _WAIT_FOR_OTHER_WORKER = 3.0
-# Below this, a follow-up's confident routing may replace the first message's guess.
-_WEAK_ROUTING = 0.5
 
 
 def utc_now() -> datetime:
@@ -380,7 +379,7 @@ def _answer_by_knowledge_base(inquiry: Inquiry, faq: FaqMatch, now: datetime) ->
 def _names_a_subject(classification: Classification, fallback_department: str) -> bool:
     """Whether a follow-up says what it is about. The fallback department is where messages with no subject go
     ("人呢", "怎么还没人回复"), so a confident fallback is no reason to move a conversation that has one."""
-    return classification.department != fallback_department and classification.department_confidence >= _WEAK_ROUTING
+    return classification.department != fallback_department and classification.department_confidence >= WEAK_ROUTING
 
 
 def _route_new_cycle(inquiry: Inquiry, classification: Classification, fallback_department: str) -> None:
@@ -398,7 +397,7 @@ def _merge_followup(
 ) -> bool:
     """Fold a follow-up's classification into its open inquiry. Returns True when it became critical."""
     inquiry.matched = list(dict.fromkeys([*inquiry.matched, *classification.matched]))
-    if inquiry.department_confidence < _WEAK_ROUTING and _names_a_subject(classification, fallback_department):
+    if inquiry.department_confidence < WEAK_ROUTING and _names_a_subject(classification, fallback_department):
         inquiry.department = classification.department
         inquiry.department_confidence = classification.department_confidence
     if classification.severity == CRITICAL and inquiry.severity != CRITICAL:

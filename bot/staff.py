@@ -20,6 +20,7 @@ from bot.auth import audit
 from bot.outbound import DeliveryOutcome, Outbound
 from bot.shared_state import SharedState
 from bot.storage import (
+    WEAK_ROUTING,
     AlertKind,
     AlertRecord,
     AlertStatus,
@@ -63,8 +64,6 @@ class DeliveredNotRecorded(Exception):
 
 # Attempts at recording an answer the platform has already delivered, and the pause before each retry.
 _RECORD_RETRY_PAUSES = (0.2, 0.5, 1.0)
-# Routing less sure than this is shown as 待核对 (console) and (?) (CLI); staff confirm it or transfer
-WEAK_ROUTING = 0.5
 
 
 @dataclass(frozen=True)

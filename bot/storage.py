@@ -77,6 +77,11 @@ class InquiryStatus:
     ALL = (OPEN, ANSWERED, CLOSED)
 
 
+# Routing less sure than this is weak: shown as 待核对 (console) and (?) (CLI) until staff confirm or transfer it,
+# and a follow-up that names its subject may re-route it.
+WEAK_ROUTING = 0.5
+
+
 class Inquiry(Base):
     """One conversation with a netizen that the bureau must answer (rule R7.3a registers it)."""
 

@@ -26,6 +26,7 @@ from bot.context import (
 from bot.ids import record_id
 from bot.outbound import STATUS_NAMES
 from bot.replies import inquiry_ref
+from bot.storage import WEAK_ROUTING
 from handlers.web_auth import ACTOR, COOKIE, CSRF, CSRF_FIELD, TOKEN, actor, form_value, public, remote, requires
 
 routes = web.RouteTableDef()
@@ -78,7 +79,7 @@ def _context(request: web.Request) -> dict[str, Any]:
 
     return {"me": request.get(ACTOR), "csrf": request.get(CSRF, ""), "CSRF_FIELD": CSRF_FIELD,
             "departments": settings.departments, "local": local, "time_left": time_left, "now": now,
-            "bureau": settings.file.bureau_name, "weak_routing": staff.WEAK_ROUTING}
+            "bureau": settings.file.bureau_name, "weak_routing": WEAK_ROUTING}
 
 
 def _span(minutes: int) -> str:
